@@ -1,0 +1,28 @@
+# Two commands do all the set-up: `make serve` and `make test` (see README.md).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8100
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test venv ensure-model clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[torch,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+ensure-model: $(STAMP)
+	$(BIN)/cutout models ensure
+
+serve: ensure-model
+	$(BIN)/bentoml serve service:CutoutService --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

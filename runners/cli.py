@@ -1,0 +1,106 @@
+"""`cutout` command line: manage BiRefNet versions in the BentoML model store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from runners import importer, store
+
+BUNDLED_DEFAULT = Path(__file__).parent / "default_model" / "model.onnx"
+
+
+class _Group(click.Group):
+    """A command group that reports store errors as one clear line and exit code 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except store.StoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+def main() -> None:
+    """Self-hosted product-photo cutout service: model store and tools."""
+
+
+@main.group()
+def models() -> None:
+    """BiRefNet versions in the BentoML model store (`birefnet:<version>`)."""
+
+
+@models.command("import")
+@click.argument("source")
+@click.option("--file", "file", help="ONNX file to pick inside a snapshot folder holding several.")
+@click.option("--variant", help="Variant name to record (general, lite, ...); guessed from the file name otherwise.")
+@click.option("--size", type=int, help="Input size for ONNX models with a dynamic spatial size (default 1024).")
+@click.option("--output-index", type=int, default=-1, show_default=True, help="Which ONNX output holds the logits.")
+@click.option("--sha256", "expected_sha256", help="Expected SHA-256 of the downloaded or given file.")
+@click.option("--promote", is_flag=True, help="Serve this version from now on.")
+def import_(source: str, file: str | None, variant: str | None, size: int | None, output_index: int,
+            expected_sha256: str | None, promote: bool) -> None:
+    """Register SOURCE (ONNX file, snapshot folder, https URL or Hugging Face repo id) as a new version."""
+    tag = importer.import_model(source, file=file, variant=variant, size=size, output_index=output_index,
+                                expected_sha256=expected_sha256, promote=promote)
+    current = " (current)" if store.current_tag() == tag else ""
+    click.echo(f"imported {tag}{current}")
+
+
+@models.command("list")
+def list_() -> None:
+    """Every stored version, oldest first; * marks the served one."""
+    current = store.current_tag()
+    for model in store.versions():
+        metadata = store.ModelMetadata.model_validate(model.info.metadata)
+        created = datetime.fromtimestamp(model.info.creation_time.timestamp()).strftime("%Y-%m-%d %H:%M")
+        mark = "*" if str(model.tag) == current else " "
+        click.echo(f"{mark} {model.tag}  {metadata.variant:<10} {metadata.input_size:>5}px  {created}  {metadata.source}")
+
+
+@models.command()
+@click.argument("tag")
+def promote(tag: str) -> None:
+    """Serve TAG from now on (a running service switches after warming it up)."""
+    click.echo(f"current: {store.promote(tag)}")
+
+
+@models.command()
+def rollback() -> None:
+    """Go back to the previously promoted version."""
+    click.echo(f"current: {store.rollback()}")
+
+
+@models.command()
+def current() -> None:
+    """The served version and its metadata, as JSON."""
+    tag = store.current_tag()
+    if tag is None:
+        raise store.StoreError("no version is promoted; see `cutout models list`")
+    click.echo(json.dumps({"tag": tag, "metadata": store.metadata_of(tag).model_dump(mode="json")}, indent=2))
+
+
+@models.command()
+def ensure() -> None:
+    """Make sure a servable version is promoted: the newest stored one, else the bundled default."""
+    if (tag := store.current_tag()) is not None:
+        click.echo(f"serving {tag}")
+        return
+    if stored := store.versions():
+        click.echo(f"serving {store.promote(str(stored[-1].tag))} (newest stored version)")
+        return
+    if BUNDLED_DEFAULT.exists():
+        tag = importer.import_model(str(BUNDLED_DEFAULT), variant="studio-default", promote=True)
+        click.echo(f"serving {tag} (bundled default model)")
+        return
+    raise store.StoreError(
+        f"no {store.MODEL_NAME} model in the store at {store.store_home()} and no bundled default. Import one:\n"
+        "  cutout models import /path/to/BiRefNet_lite-general-2K-epoch_232.onnx --promote\n"
+        "  cutout models import https://.../model.onnx --promote   (needs network)\n"
+        "See README.md, 'Importing BiRefNet weights'."
+    )

@@ -1,0 +1,32 @@
+"""Image <-> tensor conversions for BiRefNet: pure numpy/OpenCV, shared by the runner, training and benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+
+def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize with area averaging when shrinking (no aliasing) and bilinear when enlarging."""
+    shrinking = width * height < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def to_tensor(
+    images: Sequence[np.ndarray], size: int, mean: Sequence[float], std: Sequence[float]
+) -> np.ndarray:
+    """RGB uint8 images of any size -> normalised float32 NCHW batch at size x size."""
+    scale = np.float32(1.0 / 255.0) / np.asarray(std, dtype=np.float32)
+    offset = np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)
+    batch = np.stack([resize_to(image, size, size) for image in images]).astype(np.float32)
+    batch *= scale
+    batch -= offset
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+
+def to_masks(logits: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """N x 1 x S x S logits -> soft masks in [0, 1], each resized back to its image's (height, width)."""
+    probabilities = 1.0 / (1.0 + np.exp(-logits[:, 0].astype(np.float32)))
+    return [resize_to(mask, width, height) for mask, (height, width) in zip(probabilities, shapes)]

@@ -1,0 +1,29 @@
+"""Serving settings: `bentoml serve --arg key=value`, else CUTOUT_* environment variables, else defaults."""
+
+from __future__ import annotations
+
+import os
+
+import bentoml
+from pydantic import BaseModel, Field
+
+
+def _env(name: str, default: str | None) -> str | None:
+    return os.environ.get(f"CUTOUT_{name.upper()}", default)
+
+
+class ServeSettings(BaseModel):
+    """Knobs read once when the service module is imported (decorators need them at import time)."""
+
+    model: str | None = Field(default_factory=lambda: _env("model_tag", None), description="pin a store tag")
+    max_batch_size: int = Field(default_factory=lambda: int(_env("max_batch_size", "8")), ge=1, le=64)
+    max_latency_ms: int = Field(default_factory=lambda: int(_env("max_latency_ms", "120000")), ge=100)
+    request_timeout_s: int = Field(default_factory=lambda: int(_env("request_timeout_s", "300")), ge=1)
+    api_threads: int = Field(default_factory=lambda: int(_env("api_threads", "4")), ge=1, le=64)
+    max_upload_mb: int = Field(default_factory=lambda: int(_env("max_upload_mb", "50")), ge=1)
+    max_megapixels: int = Field(default_factory=lambda: int(_env("max_megapixels", "100")), ge=1)
+
+
+def load_settings() -> ServeSettings:
+    """Settings from `--arg` values layered over the environment."""
+    return bentoml.use_arguments(ServeSettings)

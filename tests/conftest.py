@@ -1,0 +1,28 @@
+"""Shared fixtures: every test runs against its own temporary BentoML home, never ~/bentoml."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="cutout-tests-bentoml-"))
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+import pytest  # noqa: E402
+from bentoml._internal.configuration.containers import BentoMLContainer  # noqa: E402
+from bentoml._internal.models import ModelStore  # noqa: E402
+
+
+@pytest.fixture
+def model_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh, empty BentoML home (model store and promotion pointer) for one test."""
+    home = tmp_path / "bentoml"
+    (home / "models").mkdir(parents=True)
+    monkeypatch.setenv("BENTOML_HOME", str(home))
+    BentoMLContainer.bentoml_home.set(str(home))
+    BentoMLContainer.model_store.set(ModelStore(str(home / "models")))
+    yield home
+    BentoMLContainer.bentoml_home.reset()
+    BentoMLContainer.model_store.reset()
