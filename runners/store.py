@@ -111,7 +111,11 @@ def register(files: Mapping[str, Path], metadata: ModelMetadata, labels: Mapping
 
 def versions() -> list[bentoml.Model]:
     """Every stored version, oldest first."""
-    return sorted(bentoml.models.list(MODEL_NAME), key=lambda model: model.info.creation_time)
+    try:
+        stored = bentoml.models.list(MODEL_NAME)
+    except NotFound:
+        return []
+    return sorted(stored, key=lambda model: model.info.creation_time)
 
 
 def metadata_of(tag: str) -> ModelMetadata:

@@ -1,0 +1,89 @@
+"""Public entry points: cut-out, composition and branding (numpy in, numpy out)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from postprocess import branding as _branding
+from postprocess.blend import from_layer, over, tinted
+from postprocess.cleanup import clean
+from postprocess.decontaminate import decontaminate
+from postprocess.layout import backdrop_layer, place, plan, subject_box
+from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowParams, parse_color
+from postprocess.refine import guided_upsample, upsample, working_grid
+from postprocess.shadow import shadow_map
+from postprocess.white_on_white import refine_white_on_white
+
+__all__ = ["compose", "cutout", "load_template", "refine_alpha", "render_template"]
+
+
+def _check_image(image: np.ndarray, name: str, channels: tuple[int, ...]) -> None:
+    """Raise ValueError unless image is uint8 HxWxC with an allowed channel count."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in channels:
+        raise ValueError(f"{name} must be uint8 HxWx{'/'.join(map(str, channels))}, got {image.dtype} {image.shape}")
+
+
+def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarray:
+    """Full-resolution alpha (float32 HxW) from the model's low-res soft mask."""
+    height, width = image.shape[:2]
+    mask = np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0)
+    if params.refine:
+        alpha = guided_upsample(image, mask, params.guide_radius, params.guide_eps, params.confidence_power)
+    else:
+        alpha = upsample(working_grid(mask), width, height)
+    if params.clean:
+        alpha = clean(alpha, params.island_ratio, params.thin_ratio, params.hole_ratio, params.erode_ratio)
+    if params.white_on_white:
+        alpha = refine_white_on_white(
+            image, alpha, mask, params.guide_radius, params.guide_eps, params.white_gain, params.white_level
+        )
+    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+
+
+def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarray:
+    """RGBA uint8 at the image's resolution.
+
+    Edge-band colours are decontaminated; fully transparent pixels keep the photo's RGB so that
+    `compose` can recover the natural floor shadow (they are invisible in any compositing).
+    """
+    _check_image(image, "image", (3,))
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be HxW, got shape {mask.shape}")
+    alpha = refine_alpha(image, mask, params)
+    alpha8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    rgb = decontaminate(image, alpha8 / np.float32(255.0), params.foreground_iterations) if params.decontaminate else image
+    return np.dstack([rgb, alpha8])
+
+
+def compose(
+    rgba: np.ndarray,
+    layout: LayoutParams,
+    shadow: ShadowParams,
+    background_image: np.ndarray | None = None,
+) -> np.ndarray:
+    """Crop, place, shadow and put the cut-out on its background.
+
+    Returns RGB uint8, or RGBA uint8 when the background is transparent or translucent.
+    """
+    _check_image(rgba, "rgba", (4,))
+    if background_image is not None:
+        _check_image(background_image, "background_image", (3, 4))
+    placement = plan(subject_box(rgba[..., 3], layout.crop), layout)
+    obj = place(rgba, placement)
+    width, height = placement.canvas
+    base = backdrop_layer(layout, width, height, background_image)
+    shade = shadow_map(rgba, obj[..., 3], placement, shadow)
+    result = over(obj, over(tinted(shade, parse_color(shadow.color)), base))
+    translucent = bool((base[..., 3] < 1.0).any())
+    return from_layer(result, keep_alpha=translucent)
+
+
+def render_template(image: np.ndarray, branding: BrandingParams) -> np.ndarray:
+    """The image with its branding bar; RGB in gives RGB out, RGBA gives RGBA."""
+    _check_image(image, "image", (3, 4))
+    return _branding.render_branding(image, branding)
+
+
+def load_template(name: str) -> BrandingParams:
+    """Branding parameters stored by name in postprocess/templates/ (KeyError if unknown)."""
+    return _branding.load_template(name)

@@ -1,0 +1,104 @@
+"""Shadow opacity maps on the output canvas: synthetic dual-layer or the photo's own."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from postprocess.background import estimate_backdrop
+from postprocess.layout import Placement, warp
+from postprocess.params import ShadowParams
+from postprocess.refine import resize
+
+NATURAL_SIDE = 512
+FREE_ALPHA = 0.02
+
+
+def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; no-op below a tenth of a pixel."""
+    return cv2.GaussianBlur(plane, (0, 0), sigma) if sigma >= 0.1 else plane
+
+
+def _floor_projection(alpha: np.ndarray, rect: tuple[int, int, int, int], squash: float) -> np.ndarray:
+    """The silhouette squashed vertically onto its own base line (half above, half below)."""
+    left, top, tw, th = rect
+    height, width = alpha.shape
+    flat_h = max(1, round(th * squash))
+    flat = cv2.resize(alpha[top : top + th, left : left + tw], (tw, flat_h), interpolation=cv2.INTER_AREA)
+    out = np.zeros_like(alpha)
+    base = top + th
+    y0 = base - flat_h // 2
+    y1 = min(height, y0 + flat_h)
+    out[y0:y1, left : left + tw] = flat[: y1 - y0]
+    return out
+
+
+def _shift(plane: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Translate a plane by (dx, dy) pixels with zero fill."""
+    matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
+    return cv2.warpAffine(plane, matrix, (plane.shape[1], plane.shape[0]), flags=cv2.INTER_LINEAR)
+
+
+def drop_shadow(alpha: np.ndarray, rect: tuple[int, int, int, int], params: ShadowParams) -> np.ndarray:
+    """Tight contact shadow at the base plus a wider, offset, blurred cast shadow."""
+    th = rect[3]
+    contact = _blur(_floor_projection(alpha, rect, 0.04), params.contact_blur * th)
+    contact = np.clip(contact * 1.5, 0.0, 1.0) * params.contact_opacity
+    angle = math.radians(params.direction)
+    dx, dy = params.offset * th * math.cos(angle), params.offset * th * math.sin(angle)
+    cast = _blur(_shift(_floor_projection(alpha, rect, params.squash), dx, dy), params.blur * th)
+    cast = cast * params.opacity
+    return 1.0 - (1.0 - contact) * (1.0 - cast)
+
+
+def photo_shadow(rgba: np.ndarray, strength: float) -> tuple[np.ndarray, float]:
+    """The photo's floor shadow as opacity at reduced scale, from darkening below the object.
+
+    Needs the original photo under transparent pixels (as `cutout` leaves it). Returns the map
+    and the scale it was computed at.
+    """
+    height, width = rgba.shape[:2]
+    alpha = rgba[..., 3].astype(np.float32) / 255.0
+    backdrop = estimate_backdrop(rgba[..., :3], alpha)
+    scale = min(1.0, NATURAL_SIDE / max(height, width))
+    w, h = max(2, round(width * scale)), max(2, round(height * scale))
+    small = resize(rgba[..., :3], w, h).astype(np.float32).mean(axis=2) / 255.0
+    a = resize(alpha, w, h)
+    ref = backdrop.at(w, h).mean(axis=2)
+    darkening = np.where(ref > 0.05, 1.0 - small / np.maximum(ref, 0.05), 0.0)
+    darkening = cv2.GaussianBlur(darkening.astype(np.float32), (0, 0), 1.0)
+    floor = 3.0 * backdrop.noise / max(float(np.median(ref)), 0.05)
+    ramp = np.clip((darkening - floor) / floor, 0.0, 1.0)
+    shade = np.clip(darkening, 0.0, 1.0) * ramp * _below_object(a)
+    free = (a < FREE_ALPHA).astype(np.float32)
+    spread = _blur(shade * free, 2.0) / np.maximum(_blur(free, 2.0), 1e-3)
+    shade = np.where(free > 0, shade, spread)
+    return np.clip(shade * strength, 0.0, 1.0).astype(np.float32), scale
+
+
+def _below_object(alpha: np.ndarray) -> np.ndarray:
+    """Soft region from the object's lower half downwards, a half-width wider each side."""
+    solid = alpha > 0.5
+    region = np.zeros_like(alpha)
+    if not solid.any():
+        return region
+    rows = np.flatnonzero(solid.any(axis=1))
+    cols = np.flatnonzero(solid.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1], cols[0], cols[-1]
+    half_w, h = (right - left) // 2, bottom - top
+    region[top + h // 2 : bottom + h // 2 + 1, max(0, left - half_w) : right + half_w + 1] = 1.0
+    return _blur(region, max(1.0, 0.05 * h))
+
+
+def shadow_map(
+    rgba: np.ndarray, placed_alpha: np.ndarray, placement: Placement, params: ShadowParams
+) -> np.ndarray:
+    """Shadow opacity (float32 HxW) on the canvas for the chosen mode."""
+    if params.mode == "drop":
+        return drop_shadow(placed_alpha, placement.target, params)
+    if params.mode == "natural":
+        shade, scale = photo_shadow(rgba, params.strength)
+        return warp(shade, placement, scale)
+    return np.zeros_like(placed_alpha)

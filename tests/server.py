@@ -1,0 +1,74 @@
+"""Run a real `bentoml serve` of this project in a subprocess, against its own BentoML home."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cutout_cli(*args: str, env: dict[str, str]) -> str:
+    """Run the `cutout` console script; its stdout, or AssertionError with its stderr."""
+    done = subprocess.run([str(BIN / "cutout"), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@dataclass
+class Server:
+    """A running service: its URL, environment (BENTOML_HOME) and log file."""
+
+    url: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180) -> Server:
+    """Start `bentoml serve service:CutoutService` and wait until /readyz says ready."""
+    port = free_port()
+    env = {**os.environ, "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
+           **(extra_env or {})}
+    handle = open(log, "wb")
+    process = subprocess.Popen(
+        [str(BIN / "bentoml"), "serve", "service:CutoutService", "--port", str(port), "--host", "127.0.0.1"],
+        cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = Server(f"http://127.0.0.1:{port}", env, log, process)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"server not ready in {timeout_s}s:\n{log.read_text()[-3000:]}")

@@ -1,0 +1,353 @@
+"""Synthetic studio product photos with exact alpha, for training and post-processing tests.
+
+Products (lens barrels, camera bodies, tripods, straps, bottles, boxes) are drawn as
+supersampled vector parts with materials (matte, glossy, dark, metallic, near-white,
+glass) and over-composited, so alpha and foreground colour are exact. They stand on a
+gradient studio sweep with contact and cast shadows (which are not part of the alpha),
+then get sensor noise and a JPEG round trip. Everything is a pure function of the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+KINDS = ("matte", "glossy", "dark", "metallic", "white", "thin", "transparent")
+SOLID_SHAPES = ("lens", "camera", "bottle", "box")
+THIN_SHAPES = ("tripod", "strap")
+SUBPIXEL_BITS = 4
+
+Shader = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A rendered photo with exact ground truth."""
+
+    image: np.ndarray
+    alpha: np.ndarray
+    kind: str
+    foreground: np.ndarray
+    shape: str
+    floor: int
+
+
+@dataclass
+class Part:
+    """One opaque-or-glass piece: filled polygons and stroked polylines sharing a shader."""
+
+    shader: Shader
+    polygons: list[np.ndarray] = field(default_factory=list)
+    strokes: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    opacity: float = 1.0
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, start: float = 0.0, end: float = 360.0) -> np.ndarray:
+    """Polygon points of an ellipse arc (degrees, clockwise in image coordinates)."""
+    t = np.radians(np.linspace(start, end, 96))
+    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
+
+
+def _rounded_rect(x0: float, y0: float, x1: float, y1: float, r: float) -> np.ndarray:
+    """Polygon points of a rectangle with rounded corners."""
+    r = max(0.0, min(r, (x1 - x0) / 2, (y1 - y0) / 2))
+    corners = [(x1 - r, y0 + r, 270), (x1 - r, y1 - r, 0), (x0 + r, y1 - r, 90), (x0 + r, y0 + r, 180)]
+    return np.concatenate([_ellipse(cx, cy, r, r, a, a + 90)[:24] for cx, cy, a in corners])
+
+
+def _rect(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """Polygon points of an axis-aligned rectangle."""
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+
+
+def _bounds(part: Part, width: int, height: int) -> tuple[int, int, int, int]:
+    """Integer pixel box enclosing everything the part draws."""
+    pts = [p for p in part.polygons] + [p for p, _ in part.strokes]
+    grow = max([w for _, w in part.strokes], default=0.0) / 2 + 2
+    allp = np.concatenate(pts)
+    x0 = int(max(0, np.floor(allp[:, 0].min() - grow)))
+    y0 = int(max(0, np.floor(allp[:, 1].min() - grow)))
+    x1 = int(min(width, np.ceil(allp[:, 0].max() + grow)))
+    y1 = int(min(height, np.ceil(allp[:, 1].max() + grow)))
+    return x0, y0, x1, y1
+
+
+def _coverage(part: Part, box: tuple[int, int, int, int], ss: int) -> np.ndarray:
+    """Exact-ish pixel coverage of the part inside box via ss x ss supersampling."""
+    x0, y0, x1, y1 = box
+    canvas = np.zeros(((y1 - y0) * ss, (x1 - x0) * ss), np.uint8)
+    scale = ss * (1 << SUBPIXEL_BITS)
+    origin = np.array([x0, y0], np.float64)
+
+    def fixed(points: np.ndarray) -> np.ndarray:
+        return np.round((points - origin) * scale).astype(np.int32)
+
+    if part.polygons:
+        cv2.fillPoly(canvas, [fixed(p) for p in part.polygons], 255, cv2.LINE_8, SUBPIXEL_BITS)
+    for points, width in part.strokes:
+        thickness = max(1, int(round(width * ss)))
+        cv2.polylines(canvas, [fixed(points)], False, 255, thickness, cv2.LINE_8, SUBPIXEL_BITS)
+    small = cv2.resize(canvas, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32) / 255.0
+
+
+def _material(kind: str, rng: np.random.Generator) -> Callable[[float], Shader]:
+    """A family of shaders for one material; the argument shifts brightness per part."""
+    hue = rng.uniform(0.15, 0.85, 3)
+    if kind == "dark":
+        base = rng.uniform(0.04, 0.12) + rng.uniform(-0.02, 0.02, 3)
+    elif kind == "white":
+        base = rng.uniform(0.88, 0.95) + rng.uniform(-0.01, 0.01, 3)
+    elif kind == "metallic":
+        base = np.array([0.78, 0.78, 0.8]) * rng.uniform(0.8, 1.0) + rng.choice([0.0, 0.08]) * np.array([0.1, 0.0, -0.3])
+    elif kind == "transparent":
+        base = np.array([0.55, 0.75, 0.7]) + rng.uniform(-0.1, 0.1, 3)
+    else:
+        base = hue
+    phase = rng.uniform(0, 2 * np.pi)
+    highlight = rng.uniform(0.25, 0.75)
+
+    def family(shift: float) -> Shader:
+        def shade(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+            if kind == "metallic":
+                profile = 0.55 + 0.35 * np.cos(6.0 * u + phase) + 0.25 * np.exp(-((u - highlight) / 0.05) ** 2)
+            elif kind == "glossy":
+                profile = 0.8 + 0.1 * (1 - v) + 0.6 * np.exp(-((u - highlight) / 0.06) ** 2)
+            elif kind == "dark":
+                profile = 1.0 + 0.8 * np.exp(-((u - highlight) / 0.08) ** 2) + 0.5 * (1 - v) * 0.3
+            elif kind == "white":
+                profile = 1.0 - 0.05 * (2 * u - 1) ** 4 - 0.02 * v
+            else:
+                profile = 0.85 + 0.15 * (1 - v) - 0.12 * (2 * u - 1) ** 2
+            rgb = np.clip(base * (1.0 + shift) * profile[..., None], 0.0, 1.0)
+            return rgb.astype(np.float32)
+
+        return shade
+
+    return family
+
+
+def _lens(cx: float, floor: float, s: float, shade: Callable[[float], Shader], rng: np.random.Generator) -> list[Part]:
+    """A standing lens barrel: mount, barrel, focus ring, front ring."""
+    w, h = s * rng.uniform(0.26, 0.36), s * rng.uniform(0.38, 0.55)
+    x0, x1, top = cx - w / 2, cx + w / 2, floor - h
+    return [
+        Part(shade(-0.1), [_rect(x0 + 0.08 * w, floor - 0.08 * h, x1 - 0.08 * w, floor)]),
+        Part(shade(0.0), [_rounded_rect(x0, top + 0.1 * h, x1, floor - 0.07 * h, 0.02 * w)]),
+        Part(shade(-0.25), [_rect(x0 - 0.01 * w, top + 0.35 * h, x1 + 0.01 * w, top + 0.6 * h)]),
+        Part(shade(0.1), [_rounded_rect(x0 - 0.03 * w, top, x1 + 0.03 * w, top + 0.12 * h, 0.03 * w)]),
+    ]
+
+
+def _camera(cx: float, floor: float, s: float, shade: Callable[[float], Shader], rng: np.random.Generator) -> list[Part]:
+    """A camera body seen from the front: body, prism hump, grip, lens."""
+    w, h = s * rng.uniform(0.5, 0.62), s * rng.uniform(0.28, 0.34)
+    x0, x1, top = cx - w / 2, cx + w / 2, floor - h
+    hump = np.array([[cx - 0.16 * w, top], [cx + 0.16 * w, top], [cx + 0.1 * w, top - 0.22 * h], [cx - 0.1 * w, top - 0.22 * h]])
+    lens_r = 0.3 * h * rng.uniform(1.0, 1.25)
+    return [
+        Part(shade(0.0), [_rounded_rect(x0, top, x1, floor, 0.08 * h), hump]),
+        Part(shade(-0.2), [_rounded_rect(x0 - 0.02 * w, top + 0.1 * h, x0 + 0.2 * w, floor - 0.02 * h, 0.1 * h)]),
+        Part(shade(0.15), [_ellipse(cx, top + 0.55 * h, lens_r, lens_r)]),
+        Part(shade(-0.4), [_ellipse(cx, top + 0.55 * h, 0.6 * lens_r, 0.6 * lens_r)]),
+    ]
+
+
+def _bottle(cx: float, floor: float, s: float, shade: Callable[[float], Shader], rng: np.random.Generator) -> list[Part]:
+    """A bottle: body with shoulders, neck and cap."""
+    w, h = s * rng.uniform(0.2, 0.3), s * rng.uniform(0.45, 0.6)
+    x0, x1, top = cx - w / 2, cx + w / 2, floor - h
+    shoulder = top + 0.4 * h
+    body = np.concatenate(
+        [
+            [[x0, floor], [x0, shoulder]],
+            _ellipse(cx, shoulder, w / 2, 0.12 * h, 180, 360),
+            [[x1, floor]],
+        ]
+    )
+    neck = _rect(cx - 0.15 * w, top + 0.1 * h, cx + 0.15 * w, shoulder - 0.08 * h)
+    cap = _rounded_rect(cx - 0.18 * w, top, cx + 0.18 * w, top + 0.12 * h, 0.03 * w)
+    return [Part(shade(0.0), [body, neck]), Part(shade(-0.3), [cap])]
+
+
+def _box(cx: float, floor: float, s: float, shade: Callable[[float], Shader], rng: np.random.Generator) -> list[Part]:
+    """A product box in slight perspective: front, side and top faces."""
+    w, h, d = s * rng.uniform(0.3, 0.42), s * rng.uniform(0.3, 0.45), s * rng.uniform(0.06, 0.1)
+    x0, x1, top = cx - w / 2 - d / 2, cx + w / 2 - d / 2, floor - h
+    front = _rect(x0, top, x1, floor)
+    side = np.array([[x1, top], [x1 + d, top - 0.6 * d], [x1 + d, floor - 0.6 * d], [x1, floor]])
+    lid = np.array([[x0, top], [x0 + d, top - 0.6 * d], [x1 + d, top - 0.6 * d], [x1, top]])
+    return [Part(shade(0.0), [front]), Part(shade(-0.2), [side]), Part(shade(0.12), [lid])]
+
+
+def _tripod(cx: float, floor: float, s: float, shade: Callable[[float], Shader], rng: np.random.Generator) -> list[Part]:
+    """A tripod: head and column with three thin legs down to the floor."""
+    leg = max(2.5, 0.003 * s) * rng.uniform(1.0, 1.3)
+    spread, head_y = s * rng.uniform(0.18, 0.26), floor - s * rng.uniform(0.45, 0.6)
+    hub = np.array([cx, head_y + 0.06 * s])
+    feet = [np.array([cx - spread, floor - leg / 2]), np.array([cx + 0.15 * spread, floor - leg / 2]), np.array([cx + spread, floor - leg / 2])]
+    legs = [(np.stack([hub, foot]), leg) for foot in feet]
+    column = (np.array([[cx, head_y], [cx, head_y + 0.2 * s]]), leg * 2.2)
+    head = _rounded_rect(cx - 0.05 * s, head_y - 0.05 * s, cx + 0.05 * s, head_y + 0.01 * s, 0.01 * s)
+    return [Part(shade(0.0), strokes=legs + [column]), Part(shade(-0.1), [head])]
+
+
+def _strap(cx: float, floor: float, s: float, shade: Callable[[float], Shader], rng: np.random.Generator) -> list[Part]:
+    """A compact camera with a thin strap arching above it."""
+    parts = _camera(cx, floor, s * 0.8, shade, rng)
+    body_top = floor - 0.27 * s
+    width = max(2.5, 0.003 * s) * rng.uniform(1.0, 1.4)
+    t = np.linspace(0.0, np.pi, 64)
+    arch = np.stack([cx - 0.2 * s * np.cos(t), body_top - rng.uniform(0.15, 0.25) * s * np.sin(t)], axis=1)
+    return parts + [Part(shade(-0.3), strokes=[(arch, width)])]
+
+
+SHAPES: dict[str, Callable[..., list[Part]]] = {
+    "lens": _lens,
+    "camera": _camera,
+    "bottle": _bottle,
+    "box": _box,
+    "tripod": _tripod,
+    "strap": _strap,
+}
+
+
+def _glass(parts: list[Part], rng: np.random.Generator) -> list[Part]:
+    """Glass version of a product: translucent bodies with opaque rims."""
+    glassy = []
+    for part in parts:
+        glassy.append(Part(part.shader, part.polygons, part.strokes, rng.uniform(0.3, 0.6)))
+        rims = [(p, 2.0) for p in part.polygons]
+        glassy.append(Part(part.shader, strokes=rims, opacity=0.9))
+    return glassy
+
+
+def _render(parts: list[Part], width: int, height: int, ss: int) -> tuple[np.ndarray, np.ndarray]:
+    """Over-composite parts into (premultiplied colour, alpha)."""
+    premul = np.zeros((height, width, 3), np.float32)
+    alpha = np.zeros((height, width), np.float32)
+    for part in parts:
+        x0, y0, x1, y1 = _bounds(part, width, height)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        cover = _coverage(part, (x0, y0, x1, y1), ss) * part.opacity
+        u = (np.arange(x0, x1, dtype=np.float32)[None, :] - x0) / max(1, x1 - x0 - 1)
+        v = (np.arange(y0, y1, dtype=np.float32)[:, None] - y0) / max(1, y1 - y0 - 1)
+        u, v = np.broadcast_arrays(u, v)
+        color = part.shader(u, v)
+        c = cover[..., None]
+        premul[y0:y1, x0:x1] = premul[y0:y1, x0:x1] * (1 - c) + color * c
+        alpha[y0:y1, x0:x1] = alpha[y0:y1, x0:x1] * (1 - cover) + cover
+    return premul, alpha
+
+
+def _backdrop(width: int, height: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A studio sweep: near-white with a vertical gradient, slight vignette and tint."""
+    level = rng.uniform(0.96, 1.0) if kind == "white" else rng.uniform(0.9, 1.0)
+    drop = rng.uniform(0.0, 0.12)
+    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+    lum = level * (1.0 - drop * (1.0 - y) ** 2) * (1.0 - rng.uniform(0.0, 0.04) * x**2)
+    tint = 1.0 + rng.uniform(-0.015, 0.015, 3).astype(np.float32)
+    return np.clip(lum[..., None] * tint, 0.0, 1.0)
+
+
+def _shadows(alpha: np.ndarray, floor: int, s: float, rng: np.random.Generator) -> np.ndarray:
+    """Floor shadow opacity: tight contact ellipse plus a squashed, skewed, blurred cast shadow."""
+    height, width = alpha.shape
+    cols = np.flatnonzero(alpha[max(0, floor - 3) : floor].max(axis=0) > 0.5)
+    solid = np.flatnonzero(alpha.max(axis=0) > 0.5)
+    cols = cols if cols.size else solid
+    x0, x1 = (cols[0], cols[-1]) if cols.size else (width // 2, width // 2 + 1)
+    contact = np.zeros((height, width), np.float32)
+    ellipse = _ellipse((x0 + x1) / 2, floor, (x1 - x0) / 2 * 1.05, 0.012 * s)
+    cv2.fillPoly(contact, [np.round(ellipse * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+    contact = cv2.GaussianBlur(contact, (0, 0), 0.006 * s) * rng.uniform(0.35, 0.6)
+    squash, skew = rng.uniform(0.12, 0.3), rng.uniform(-0.6, 0.6)
+    matrix = np.array([[1.0, skew * squash, -skew * squash * floor], [0.0, squash, floor * (1 - squash) + 0.01 * s]], np.float32)
+    cast = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_LINEAR)
+    cast = cv2.GaussianBlur(cast, (0, 0), rng.uniform(0.015, 0.035) * s) * rng.uniform(0.12, 0.3)
+    return 1.0 - (1.0 - contact) * (1.0 - cast)
+
+
+def _camera_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sensor noise and a JPEG round trip, as a studio camera would deliver."""
+    noisy = image + rng.normal(0.0, rng.uniform(0.4, 1.2) / 255.0, image.shape).astype(np.float32)
+    rgb8 = np.clip(noisy * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    quality = int(rng.integers(88, 96))
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def make_scene(seed: int, size: int = 1024, kind: str | None = None) -> Scene:
+    """A deterministic studio product photo of size x size with exact alpha and foreground."""
+    rng = np.random.default_rng(seed)
+    kind = kind if kind is not None else str(rng.choice(KINDS))
+    if kind not in KINDS:
+        raise ValueError(f"unknown scene kind {kind!r}; known: {', '.join(KINDS)}")
+    shape = str(rng.choice(THIN_SHAPES if kind == "thin" else SOLID_SHAPES))
+    material = "metallic" if kind == "thin" and rng.random() < 0.5 else ("dark" if kind == "thin" else kind)
+    floor = int(size * rng.uniform(0.78, 0.86))
+    cx = size * rng.uniform(0.45, 0.55)
+    parts = SHAPES[shape](cx, floor, float(size), _material(material, rng), rng)
+    if kind == "transparent":
+        parts = _glass(parts, rng)
+    ss = int(np.clip(8192 // size, 1, 4))
+    premul, alpha = _render(parts, size, size, ss)
+    backdrop = _backdrop(size, size, kind, rng) * (1.0 - _shadows(alpha, floor, float(size), rng))[..., None]
+    composite = premul + (1.0 - alpha[..., None]) * backdrop
+    foreground = np.where(alpha[..., None] > 0, premul / np.maximum(alpha[..., None], 1e-6), 0.0).astype(np.float32)
+    return Scene(
+        image=_camera_noise(composite, rng),
+        alpha=alpha,
+        kind=kind,
+        foreground=foreground,
+        shape=shape,
+        floor=floor,
+    )
+
+
+def _blobs(shape: tuple[int, int], where: np.ndarray, count: int, radius: float, rng: np.random.Generator) -> np.ndarray:
+    """A mask of up to count small discs centred on random pixels of where."""
+    out = np.zeros(shape, np.float32)
+    ys, xs = np.nonzero(where)
+    if ys.size == 0:
+        return out
+    for i in rng.choice(ys.size, size=min(count, ys.size), replace=False):
+        r = max(1, int(round(radius * rng.uniform(0.6, 1.4))))
+        cv2.circle(out, (int(xs[i]), int(ys[i])), r, 1.0, -1, cv2.LINE_AA)
+    return out
+
+
+def degrade_mask(alpha: np.ndarray, seed: int, kind: str | None = None, size: int | None = None) -> np.ndarray:
+    """A model-like soft mask of a true alpha, returned at the model's low resolution.
+
+    Shifted a few pixels, biased (white-on-white bleeds), shrunk to size x size (default a
+    quarter of the long side, as 1024 is for a 4000 px photo), blurred, squashed to model
+    confidence, with low-frequency noise, false-positive specks and pinholes.
+    """
+    rng = np.random.default_rng(seed)
+    height, width = alpha.shape
+    size = size if size is not None else max(16, round(max(height, width) / 4))
+    factor = max(height, width) / size
+    dx, dy = rng.uniform(-2.0, 2.0, 2) * max(1.0, factor / 2)
+    shifted = cv2.warpAffine(alpha.astype(np.float32), np.array([[1, 0, dx], [0, 1, dy]], np.float32), (width, height))
+    if kind == "white":
+        grow = int(round(rng.uniform(1.5, 3.0) * factor))
+        shifted = cv2.dilate(shifted, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    low = cv2.resize(shifted, (size, size), interpolation=cv2.INTER_AREA)
+    sigma = rng.uniform(1.4, 2.2) if kind == "white" else rng.uniform(0.5, 1.0)
+    low = cv2.GaussianBlur(low, (0, 0), sigma)
+    steep = rng.uniform(3.0, 5.0) if kind in ("white", "transparent") else rng.uniform(5.0, 9.0)
+    low = 1.0 / (1.0 + np.exp(-steep * (low - 0.5) * 2.0))
+    wobble = cv2.GaussianBlur(rng.normal(0.0, 1.0, (size, size)).astype(np.float32), (0, 0), 3.0)
+    low = low + wobble / max(1e-6, float(np.abs(wobble).max())) * 0.15 * 4.0 * low * (1.0 - low)
+    specks = _blobs((size, size), low < 0.05, int(rng.integers(1, 4)), size / 200, rng) * rng.uniform(0.6, 0.9)
+    holes = _blobs((size, size), low > 0.98, int(rng.integers(0, 3)), size / 250, rng)
+    if kind == "metallic":
+        holes = np.maximum(holes, _blobs((size, size), low > 0.98, 3, size / 150, rng))
+    low = np.maximum(low, specks) * (1.0 - 0.8 * holes)
+    return np.clip(low, 0.0, 1.0).astype(np.float32)
