@@ -66,6 +66,7 @@ def decode_image(data: bytes, max_pixels: int, min_side: int | None = None) -> D
     if width * height > max_pixels:
         raise ApiError(413, f"the image has {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} megapixels")
     frames = getattr(image, "n_frames", 1)
+    source_format = ACCEPTED_FORMATS[image.format]
     if min_side and image.format in ("JPEG", "MPO"):
         image.draft("RGB", (min_side, min_side))
     try:
@@ -77,7 +78,7 @@ def decode_image(data: bytes, max_pixels: int, min_side: int | None = None) -> D
     return DecodedImage(
         rgb=rgb,
         alpha=alpha,
-        source_format=ACCEPTED_FORMATS[image.format or "PNG"],
+        source_format=source_format,
         source_size=(width, height),
         frames=frames,
     )

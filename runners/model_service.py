@@ -78,6 +78,7 @@ class BiRefNetRunner:
     @bentoml.api
     def info(self) -> dict:
         """The served tag, its metadata and the execution providers."""
+        self._follow_promotion()
         with self._lock:
             tag, segmenter = self._tag, self._segmenter
         return {

@@ -64,6 +64,16 @@ def test_remove_background_with_bentoml_client(server: Server, photo: Path) -> N
     assert alpha[10, 10] == 0 and alpha[470, 630] == 0, "the studio background is transparent"
 
 
+def test_other_endpoints_with_bentoml_client(server: Server, photo: Path) -> None:
+    with bentoml.SyncHTTPClient(server.url, timeout=60) as client:
+        processed = Image.open(client.process(image=photo, background="000000", size="300x300", format="jpeg"))
+        branded = Image.open(client.render_template(image=photo, text="Camera Store", position="top"))
+        full = Image.open(client.process_full(image=photo, size="320x320", text="Camera Store"))
+    assert processed.format == "JPEG" and processed.size == (300, 300)
+    assert np.asarray(processed)[2, 2].max() <= 10, "black background as asked"
+    assert branded.size == PHOTO_SIZE and full.size == (320, 320)
+
+
 def test_process_curl_style_on_white_with_shadow(server: Server, photo: Path) -> None:
     response = post(server, "/process", photo, background="FFFFFF", shadow="true")
     result = decode(response)
