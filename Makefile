@@ -18,8 +18,9 @@ venv: $(STAMP)
 ensure-model: $(STAMP)
 	$(BIN)/cutout models ensure
 
+# Local development serves without API keys unless CUTOUT_AUTH=on is given (the server says so at start).
 serve: ensure-model
-	$(BIN)/bentoml serve service:CutoutService --port $(PORT)
+	CUTOUT_AUTH=$${CUTOUT_AUTH:-off} $(BIN)/bentoml serve service:CutoutService --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -16,6 +16,9 @@ from bentoml.validators import ContentType
 from pydantic import Field
 from starlette.responses import Response
 
+from api.access_log import AccessLog
+from api.auth import ApiKeyAuth
+from api.body_limit import BodyLimit
 from api.codecs import MEDIA_TYPES, DecodedImage, OutputFormat, decode_image, encode_image
 from api.errors import ApiError, json_errors
 from api.forms import FormText
@@ -71,7 +74,7 @@ def image_response(pixels: np.ndarray, fmt: OutputFormat, quality: int, tag: str
     name="cutout",
     http={"port": 8100},
     threads=SETTINGS.api_threads,
-    traffic={"timeout": SETTINGS.request_timeout_s},
+    traffic={"timeout": SETTINGS.request_timeout_s, "max_concurrency": SETTINGS.max_concurrency},
 )
 class CutoutService:
     """Background removal, shop layout and branding over the BiRefNet runner."""
@@ -103,9 +106,6 @@ class CutoutService:
         return {"status": status, "model": model, "uptime_s": round(time.time() - self.started, 1), **process_stats()}
 
     def _decode(self, image: Path, endpoint: str, timings: dict[str, float], min_side: int | None) -> DecodedImage:
-        size = image.stat().st_size
-        if size > SETTINGS.max_upload_mb * 1_000_000:
-            raise ApiError(413, f"the upload has {size / 1e6:.1f} MB; the limit is {SETTINGS.max_upload_mb} MB")
         with timed("decode", endpoint, timings):
             return decode_image(image.read_bytes(), SETTINGS.max_megapixels * 1_000_000, min_side)
 
@@ -207,4 +207,7 @@ class CutoutService:
         return image_response(result, format, quality, tag, timings, "process-full")
 
 
+CutoutService.add_asgi_middleware(AccessLog)
+CutoutService.add_asgi_middleware(ApiKeyAuth, settings=SETTINGS)
+CutoutService.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.max_upload_mb * 1_000_000)
 CutoutService.add_asgi_middleware(HealthEndpoint)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,11 +34,11 @@ def _open(data: bytes) -> Image.Image:
     if not data:
         raise ApiError(400, "the image file is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
         raise ApiError(415, "the file is not a supported image; send JPEG, PNG or WebP") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ApiError(422, f"the image header cannot be read: {exc}") from exc
     if image.format not in ACCEPTED_FORMATS:
         raise ApiError(415, f"{image.format} images are not supported; send JPEG, PNG or WebP")
     return image

@@ -53,6 +53,7 @@ def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None,
     """Start `bentoml serve service:CutoutService` and wait until /readyz says ready."""
     port = free_port()
     env = {**os.environ, "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
+           "CUTOUT_AUTH": "off",
            **(extra_env or {})}
     handle = open(log, "wb")
     process = subprocess.Popen(

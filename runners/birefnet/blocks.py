@@ -1,0 +1,99 @@
+"""BiRefNet decoder building blocks: deformable ASPP, decoder/lateral blocks and image-patch encoders."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .deform_conv import DeformableConv2d
+
+
+class ASPPBranch(nn.Module):
+    """One ASPP branch: deformable conv, batch norm, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.atrous_conv = DeformableConv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the branch."""
+        return self.relu(self.bn(self.atrous_conv(x)))
+
+
+class ASPPDeformable(nn.Module):
+    """Atrous-spatial-pyramid pooling built from deformable convs of growing kernel size plus global context."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int | None = None,
+        branch_channels: int = 256,
+        kernel_sizes: tuple[int, ...] = (1, 3, 7),
+    ) -> None:
+        super().__init__()
+        out_channels = in_channels if out_channels is None else out_channels
+        self.aspp1 = ASPPBranch(in_channels, branch_channels, 1)
+        self.aspp_deforms = nn.ModuleList(ASPPBranch(in_channels, branch_channels, k) for k in kernel_sizes)
+        self.global_avg_pool = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(in_channels, branch_channels, 1, bias=False),
+            nn.BatchNorm2d(branch_channels),
+            nn.ReLU(inplace=True),
+        )
+        self.conv1 = nn.Conv2d(branch_channels * (2 + len(kernel_sizes)), out_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(0.5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Fuse all branches and the broadcast global context."""
+        first = self.aspp1(x)
+        branches = [branch(x) for branch in self.aspp_deforms]
+        context = self.global_avg_pool(x).expand_as(first)
+        fused = self.conv1(torch.cat((first, *branches, context), dim=1))
+        return self.dropout(self.relu(self.bn1(fused)))
+
+
+class BasicDecBlk(nn.Module):
+    """Decoder block: 3x3 conv in, deformable-ASPP attention, 3x3 conv out."""
+
+    def __init__(self, in_channels: int, out_channels: int, inter_channels: int = 64, aspp_channels: int = 256) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(in_channels, inter_channels, 3, padding=1)
+        self.relu_in = nn.ReLU(inplace=True)
+        self.dec_att = ASPPDeformable(inter_channels, branch_channels=aspp_channels)
+        self.conv_out = nn.Conv2d(inter_channels, out_channels, 3, padding=1)
+        self.bn_in = nn.BatchNorm2d(inter_channels)
+        self.bn_out = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block (no activation at the end, as in the official model)."""
+        x = self.relu_in(self.bn_in(self.conv_in(x)))
+        return self.bn_out(self.conv_out(self.dec_att(x)))
+
+
+class BasicLatBlk(nn.Module):
+    """Lateral connection: a 1x1 conv projecting encoder features to decoder width."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Project x."""
+        return self.conv(x)
+
+
+class SimpleConvs(nn.Module):
+    """Two stacked 3x3 convs (no activation) encoding image patches for the decoder input."""
+
+    def __init__(self, in_channels: int, out_channels: int, inter_channels: int = 64) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, inter_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(inter_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode x."""
+        return self.conv_out(self.conv1(x))

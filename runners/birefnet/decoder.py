@@ -1,0 +1,105 @@
+"""BiRefNet decoder: coarse-to-fine refinement with image-patch prompts, lateral skips and gradient attention."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .blocks import BasicDecBlk, BasicLatBlk, SimpleConvs
+from .config import BiRefNetConfig
+from .ops import image_to_patches, laplacian_edges, resize
+
+# Patch grid per image-prompt block: ipt_blk5 matches stride-32 features, ..., ipt_blk1 the full image.
+_IPT_GRID = {5: 32, 4: 16, 3: 8, 2: 4, 1: 1}
+
+
+class BiRefNetOutput(NamedTuple):
+    """Decoder outputs; in training the side/gradient lists feed the auxiliary losses (deepest level first)."""
+
+    logits: Tensor
+    side_logits: list[Tensor]
+    gdt_preds: list[Tensor]
+    gdt_labels: list[Tensor]
+
+
+class Decoder(nn.Module):
+    """Decode the squeezed deepest features back to full-resolution mask logits."""
+
+    def __init__(self, cfg: BiRefNetConfig) -> None:
+        super().__init__()
+        self.dec_ipt = cfg.dec_ipt
+        self.split = cfg.dec_ipt_split
+        self.ms_supervision = cfg.ms_supervision
+        self.out_ref = cfg.out_ref
+        ch = cfg.lateral_channels
+        ipt_out = [c // 8 for c in ch] if cfg.dec_ipt else [0, 0, 0, 0]
+        dec_out = [*ch[1:], ch[-1] // 2]
+        if cfg.dec_ipt:
+            for level, grid in _IPT_GRID.items():
+                in_ch = 3 * grid * grid if cfg.dec_ipt_split else 3
+                self.add_module(f"ipt_blk{level}", SimpleConvs(in_ch, ipt_out[max(0, 4 - level)], cfg.ipt_channels_inter))
+        for i, level in enumerate((4, 3, 2, 1)):
+            block = BasicDecBlk(ch[i] + ipt_out[max(0, i - 1)], dec_out[i], cfg.dec_channels_inter, cfg.aspp_channels)
+            self.add_module(f"decoder_block{level}", block)
+        self.conv_out1 = nn.Sequential(nn.Conv2d(dec_out[3] + ipt_out[3], 1, 1))
+        for i, level in enumerate((4, 3, 2)):
+            self.add_module(f"lateral_block{level}", BasicLatBlk(ch[i + 1], dec_out[i]))
+        if cfg.ms_supervision:
+            for i, level in enumerate((4, 3, 2)):
+                self.add_module(f"conv_ms_spvn_{level}", nn.Conv2d(dec_out[i], 1, 1))
+        if cfg.out_ref:
+            n = cfg.gdt_channels
+            for i, level in enumerate((4, 3, 2)):
+                gdt = nn.Sequential(nn.Conv2d(dec_out[i], n, 3, padding=1), nn.BatchNorm2d(n), nn.ReLU(inplace=True))
+                self.add_module(f"gdt_convs_{level}", gdt)
+            for head in ("pred", "attn"):
+                for level in (4, 3, 2):
+                    self.add_module(f"gdt_convs_{head}_{level}", nn.Sequential(nn.Conv2d(n, 1, 1)))
+
+    def forward(self, image: Tensor, feats: tuple[Tensor, Tensor, Tensor, Tensor]) -> BiRefNetOutput:
+        """Decode (x1, x2, x3, squeezed x4) guided by the normalised input image."""
+        x1, x2, x3, p = feats
+        laterals = {4: x3, 3: x2, 2: x1}
+        edges = laplacian_edges(image) if self.training and self.out_ref else None
+        aux: tuple[list[Tensor], list[Tensor], list[Tensor]] = ([], [], [])
+        for level in (4, 3, 2):
+            p = getattr(self, f"decoder_block{level}")(self._prompt(image, p, level + 1))
+            p = self._side_outputs(p, level, edges, *aux)
+            lateral = laterals[level]
+            p = resize(p, lateral.shape[-2:]) + getattr(self, f"lateral_block{level}")(lateral)
+        p = self.decoder_block1(self._prompt(image, p, 2))
+        p = self._prompt(image, resize(p, image.shape[-2:]), 1)
+        return BiRefNetOutput(self.conv_out1(p), *aux)
+
+    def _prompt(self, image: Tensor, p: Tensor, level: int) -> Tensor:
+        """Concatenate encoded image patches (aligned to p's grid) onto p, if decoder image prompts are on."""
+        if not self.dec_ipt:
+            return p
+        patches = image_to_patches(image, p) if self.split else image
+        if patches.shape[-2:] != p.shape[-2:]:
+            patches = resize(patches, p.shape[-2:])
+        return torch.cat((p, getattr(self, f"ipt_blk{level}")(patches)), dim=1)
+
+    def _side_outputs(
+        self,
+        p: Tensor,
+        level: int,
+        edges: Tensor | None,
+        side_logits: list[Tensor],
+        gdt_preds: list[Tensor],
+        gdt_labels: list[Tensor],
+    ) -> Tensor:
+        """Append training side logits / gradient predictions to the lists; gate p by gradient attention."""
+        side = None
+        if self.ms_supervision and self.training:
+            side = getattr(self, f"conv_ms_spvn_{level}")(p)
+            side_logits.append(side)
+        if not self.out_ref:
+            return p
+        feat = getattr(self, f"gdt_convs_{level}")(p)
+        if self.training:
+            gdt_preds.append(getattr(self, f"gdt_convs_pred_{level}")(feat))
+            gdt_labels.append(edges * resize(side, edges.shape[-2:]))
+        return p * torch.sigmoid(getattr(self, f"gdt_convs_attn_{level}")(feat))

@@ -1,0 +1,107 @@
+"""Modulated deformable convolution (DCNv2) in plain PyTorch via grid_sample, ONNX-exportable (opset >= 16)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    """Expand an int to an (h, w) pair."""
+    return (value, value) if isinstance(value, int) else value
+
+
+def _sampling_grid(
+    offset: Tensor,
+    kernel: tuple[int, int],
+    in_hw: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> Tensor:
+    """Build grid_sample coordinates [B, K*Ho, Wo, 2] (x, y; align_corners=False) from (dy, dx) offsets."""
+    kh, kw = kernel
+    out_h, out_w = offset.shape[-2:]
+    f32 = dict(dtype=torch.float32, device=offset.device)
+    ky, kx = torch.meshgrid(torch.arange(kh, **f32) * dilation[0], torch.arange(kw, **f32) * dilation[1], indexing="ij")
+    oy = torch.arange(out_h, **f32) * stride[0] - padding[0]
+    ox = torch.arange(out_w, **f32) * stride[1] - padding[1]
+    base_y = ky.reshape(-1, 1, 1) + oy.reshape(1, -1, 1)  # [K, Ho, 1]
+    base_x = kx.reshape(-1, 1, 1) + ox.reshape(1, 1, -1)  # [K, 1, Wo]
+    dy_dx = offset.float().unflatten(1, (kh * kw, 2))  # [B, K, 2, Ho, Wo]
+    y = base_y + dy_dx[:, :, 0]
+    x = base_x + dy_dx[:, :, 1]
+    in_h, in_w = in_hw
+    grid = torch.stack(((2 * x + 1) / in_w - 1, (2 * y + 1) / in_h - 1), dim=-1)  # [B, K, Ho, Wo, 2]
+    return grid.flatten(1, 2)
+
+
+def deform_conv2d(
+    input: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Deformable conv with torchvision.ops.deform_conv2d semantics (one offset group, no weight groups).
+
+    offset is [B, 2*kh*kw, Ho, Wo] holding (dy, dx) per kernel position (row-major), mask is
+    [B, kh*kw, Ho, Wo]; samples outside the input read zero. Sampling runs in float32 for precision.
+    """
+    out_ch, in_ch, kh, kw = weight.shape
+    if input.shape[1] != in_ch:
+        raise ValueError(f"input has {input.shape[1]} channels, weight expects {in_ch} (groups are unsupported)")
+    if offset.shape[1] != 2 * kh * kw:
+        raise ValueError(f"offset must have {2 * kh * kw} channels (one offset group), got {offset.shape[1]}")
+    if mask is not None and mask.shape[1] != kh * kw:
+        raise ValueError(f"mask must have {kh * kw} channels, got {mask.shape[1]}")
+    out_h, out_w = offset.shape[-2:]
+    grid = _sampling_grid(offset, (kh, kw), input.shape[-2:], _pair(stride), _pair(padding), _pair(dilation))
+    sampled = F.grid_sample(input.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    columns = sampled.unflatten(2, (kh * kw, out_h))  # [B, C, K, Ho, Wo]
+    if mask is not None:
+        columns = columns * mask.float().unsqueeze(1)
+    columns = columns.flatten(1, 2).to(weight.dtype)  # [B, C*K, Ho, Wo], matches weight.flatten(1) order
+    return F.conv2d(columns, weight.reshape(out_ch, in_ch * kh * kw, 1, 1), bias)
+
+
+class DeformableConv2d(nn.Module):
+    """DCNv2 layer whose offsets and modulation (2*sigmoid) are predicted by plain convs, as in BiRefNet."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        taps = kernel_size * kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.offset_conv = nn.Conv2d(in_channels, 2 * taps, kernel_size, stride, padding, bias=True)
+        self.modulator_conv = nn.Conv2d(in_channels, taps, kernel_size, stride, padding, bias=True)
+        self.regular_conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
+        for conv in (self.offset_conv, self.modulator_conv):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Predict offsets and modulation from x, then sample and convolve."""
+        offset = self.offset_conv(x)
+        modulator = 2.0 * torch.sigmoid(self.modulator_conv(x))
+        return deform_conv2d(
+            x,
+            offset,
+            self.regular_conv.weight,
+            self.regular_conv.bias,
+            stride=self.stride,
+            padding=self.padding,
+            mask=modulator,
+        )

@@ -1,0 +1,89 @@
+"""ONNX export of BiRefNet (dynamic batch, fixed square size) and PyTorch-vs-ONNX Runtime parity check."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .config import IMAGENET_MEAN, IMAGENET_STD
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+_MIN_OPSET = 16  # GridSample
+
+
+class _HalfPrecision(nn.Module):
+    """A half-precision copy of a model behind float32 input and output."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).half()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Cast in, run in fp16, cast out."""
+        return self.model(x.half()).float()
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike[str], size: int, fp16: bool = False, opset: int = 17) -> Path:
+    """Export model (in eval mode) to ONNX: 'input' float32 [N,3,size,size] -> 'logits' float32 [N,1,size,size].
+
+    With fp16=True the weights and compute are float16 (deformable sampling stays float32) while the
+    graph still takes and returns float32; the caller's model is not modified.
+    """
+    if opset < _MIN_OPSET:
+        raise ValueError(f"opset {opset} lacks GridSample; use opset >= {_MIN_OPSET}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    net = _HalfPrecision(model).eval() if fp16 else model
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                net,
+                (torch.rand(1, 3, size, size, device=device),),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    finally:
+        model.train(was_training)
+    return path
+
+
+def random_batch(batch: int, size: int, seed: int = 0) -> Tensor:
+    """A reproducible ImageNet-normalised random RGB batch [batch, 3, size, size]."""
+    pixels = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (pixels - mean) / std
+
+
+def check_onnx_parity(model: nn.Module, onnx_path: str | os.PathLike[str], size: int, batch: int = 2) -> float:
+    """Max |logits_torch - logits_onnx| on a random batch, with ONNX Runtime on CPU (model is run in eval mode)."""
+    import onnxruntime as ort  # deferred: only parity checks need the runtime
+
+    x = random_batch(batch, size)
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            expected = model(x.to(param.device, param.dtype)).float().cpu().numpy()
+    finally:
+        model.train(was_training)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
+    if actual.shape != expected.shape:
+        raise ValueError(f"ONNX output shape {actual.shape} != PyTorch {expected.shape}")
+    return float(np.abs(actual - expected).max())
