@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8100
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test venv ensure-model clean
+.PHONY: serve test venv ensure-model loadtest clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ serve: ensure-model
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# A few minutes of concurrent clients against a fresh server (loopback only): throughput, latency, peak memory.
+loadtest: $(STAMP)
+	$(BIN)/python -m tests.load --duration $${DURATION:-180} --clients $${CLIENTS:-8}
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,10 +6,13 @@ Run: `bentoml serve service:CutoutService --port 8100` (or `make serve`).
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
+import aiohttp
 import bentoml
 import numpy as np
 from bentoml.validators import ContentType
@@ -29,11 +32,31 @@ from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowP
 from runners.model_service import SETTINGS, BiRefNetRunner
 from runners.preprocess import resize_to
 
+T = TypeVar("T")
 ImageFile = Annotated[Path, ContentType("image/*")]
 PngFile = Annotated[Path, ContentType("image/png")]
 Quality = Annotated[int, Field(ge=1, le=100, description="JPEG/WebP quality")]
 SHADOW_FLAGS = {"true": "drop", "1": "drop", "yes": "drop", "false": "none", "0": "none", "no": "none"}
 MODEL_INFO_TTL_S = 5.0
+RUNNER_ATTEMPTS = 3
+
+
+def transient(exc: Exception) -> bool:
+    """A connection-level failure worth one more try: BentoML's internal client closes its pooled session every
+    100 requests even while other calls use it (bentoml/BentoML#4971), and a crashed runner is restarted."""
+    return isinstance(exc, aiohttp.ClientConnectionError) or (isinstance(exc, RuntimeError) and "closed" in str(exc))
+
+
+def call_runner(method: Callable[..., T], *args: object) -> T:
+    """Call the runner; transient failures are retried, anything else is a JSON 503."""
+    for attempt in itertools.count(1):
+        try:
+            return method(*args)
+        except Exception as exc:
+            if transient(exc) and attempt < RUNNER_ATTEMPTS:
+                time.sleep(0.2 * attempt)
+                continue
+            raise ApiError(503, f"the model runner failed: {exc}") from exc
 
 
 def shadow_params(shadow: str) -> ShadowParams:
@@ -89,10 +112,7 @@ class CutoutService:
     def model_info(self) -> dict:
         """The runner's served tag and metadata, cached for a few seconds (it changes only on promotion)."""
         if time.monotonic() - self._model_info_at > MODEL_INFO_TTL_S:
-            try:
-                self._model_info = self.runner.info()
-            except Exception as exc:
-                raise ApiError(503, f"the model runner is not available: {exc}") from exc
+            self._model_info = call_runner(self.runner.info)
             self._model_info_at = time.monotonic()
         return self._model_info
 
@@ -117,10 +137,7 @@ class CutoutService:
         min_side = max(max(parse_size(output_size)) * 2, input_size) if output_size else None
         decoded = self._decode(image, endpoint, timings, min_side)
         with timed("model", endpoint, timings):
-            try:
-                mask = self.runner.segment([model_view(decoded.rgb, input_size)])[0]
-            except Exception as exc:
-                raise ApiError(503, f"the model runner failed: {exc}") from exc
+            mask = call_runner(self.runner.segment, [model_view(decoded.rgb, input_size)])[0]
         with timed("postprocess", endpoint, timings):
             rgba = pipeline.cutout(decoded.rgb, mask, MaskParams())
             if decoded.alpha is not None:

@@ -38,6 +38,8 @@ def json_errors(func: Callable) -> Callable:
     """Turn ApiError and parameter ValidationError raised by an API method into JSON error responses."""
 
     def to_response(exc: Exception) -> JSONResponse:
+        if isinstance(exc, ApiError) and exc.status >= 500:
+            logger.error("%s: %s", func.__name__, exc.message, exc_info=exc.__cause__)
         if isinstance(exc, ApiError):
             return error_response(exc.status, exc.message, **exc.detail)
         return error_response(400, "invalid parameters", details=validation_details(exc))
