@@ -27,11 +27,13 @@ from api.errors import ApiError, json_errors
 from api.forms import FormText
 from api.health import HealthEndpoint, process_stats
 from api.metrics import timed
+from api.uploads import refuse_url_uploads
 from postprocess import pipeline
 from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowParams, parse_size
 from runners.model_service import SETTINGS, BiRefNetRunner
 from runners.preprocess import resize_to
 
+refuse_url_uploads()
 T = TypeVar("T")
 ImageFile = Annotated[Path, ContentType("image/*")]
 PngFile = Annotated[Path, ContentType("image/png")]

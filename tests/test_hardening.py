@@ -3,14 +3,18 @@ body limit, request ids and JSON access logs."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
 import bentoml
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.hostile import corpus
 from tests.server import Server, cutout_cli, start_server
@@ -31,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                env={**os.environ, "BENTOML_HOME": str(home)})
     running = start_server(home, root / "server.log", {
         "CUTOUT_AUTH": "on", "CUTOUT_API_KEYS_FILE": str(keys_file), "CUTOUT_MAX_UPLOAD_MB": "2",
-        "CUTOUT_MAX_MEGAPIXELS": "50",
+        "CUTOUT_MAX_MEGAPIXELS": "50", "CUTOUT_MAX_CONCURRENCY": "2",
     })
     yield running
     running.stop()
@@ -103,3 +107,20 @@ def test_request_id_is_echoed_and_logged_as_json(server: Server) -> None:
     assert entry["model"].startswith("birefnet:") and entry["stages_ms"]["model"] >= 0
     assert entry["request_bytes"] > 0 and entry["response_bytes"] > 0
     assert KEY not in server.log.read_text(), "keys never reach the logs"
+
+
+def test_a_url_in_the_file_field_is_refused_not_fetched(server: Server) -> None:
+    response = httpx.post(f"{server.url}/remove-background", data={"image": "https://example.com/photo.jpg"},
+                          files={"unused": ("x", b"x")}, headers={"x-api-key": KEY}, timeout=30)
+    assert response.status_code == 400
+    assert "URLs are not fetched" in response.json()["detail"][0]["msg"]
+
+
+def test_more_concurrent_requests_than_allowed_get_429(server: Server) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1200, 1200, 3), np.uint8)).save(buffer, "JPEG")
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: upload(server, buffer.getvalue(), "/process"), range(8)))
+    statuses = sorted(response.status_code for response in responses)
+    assert 200 in statuses and 429 in statuses, statuses
+    assert all(response.json()["error"] for response in responses if response.status_code == 429)
