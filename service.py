@@ -14,7 +14,6 @@ from typing import Annotated, Literal, TypeVar
 
 import aiohttp
 import bentoml
-import numpy as np
 from bentoml.validators import ContentType
 from pydantic import Field
 from starlette.responses import Response
@@ -22,16 +21,15 @@ from starlette.responses import Response
 from api.access_log import AccessLog
 from api.auth import ApiKeyAuth
 from api.body_limit import BodyLimit
-from api.codecs import MEDIA_TYPES, DecodedImage, OutputFormat, decode_image, encode_image
+from api.codecs import OutputFormat
 from api.errors import ApiError, json_errors
 from api.forms import FormText
 from api.health import HealthEndpoint, process_stats
-from api.metrics import timed
+from api.processor import Processor, Rendered
+from api.recipe import Recipe, customised, given, load_preset
 from api.uploads import refuse_url_uploads
 from postprocess import pipeline
-from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowParams, parse_size
 from runners.model_service import SETTINGS, BiRefNetRunner
-from runners.preprocess import resize_to
 
 refuse_url_uploads()
 T = TypeVar("T")
@@ -61,38 +59,29 @@ def call_runner(method: Callable[..., T], *args: object) -> T:
             raise ApiError(503, f"the model runner failed: {exc}") from exc
 
 
-def shadow_params(shadow: str) -> ShadowParams:
+def shadow_mode(shadow: str | None) -> dict[str, object] | None:
     """The seed's `shadow=true|false`, or a shadow mode name (drop, natural, none)."""
-    return ShadowParams(mode=SHADOW_FLAGS.get(shadow.strip().lower(), shadow.strip().lower()))
+    if shadow is None:
+        return None
+    word = shadow.strip().lower()
+    return {"mode": SHADOW_FLAGS.get(word, word)}
 
 
-def branding_params(template: str | None, text: str | None, position: str | None, bar_color: str | None,
-                    text_color: str | None) -> BrandingParams:
-    """A named template, with any explicitly given field overriding it."""
+def base_recipe(preset: str | None, template: str | None = None) -> Recipe:
+    """The preset (or the default recipe), with a named branding template when one is asked for."""
     try:
-        base = pipeline.load_template(template) if template else BrandingParams()
+        recipe = load_preset(preset) if preset else Recipe()
+        if template:
+            recipe = recipe.model_copy(update={"branding": pipeline.load_template(template)})
     except KeyError as exc:
         raise ApiError(404, str(exc.args[0])) from exc
-    overrides = {"text": text, "position": position, "bar_color": bar_color, "text_color": text_color}
-    return BrandingParams.model_validate({**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
+    return recipe
 
 
-def model_view(image: np.ndarray, input_size: int) -> np.ndarray:
-    """The image shrunk so its long side is the model's input size: all the runner needs, and cheap to send."""
-    height, width = image.shape[:2]
-    scale = input_size / max(height, width)
-    if scale >= 1:
-        return image
-    return resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
-
-
-def image_response(pixels: np.ndarray, fmt: OutputFormat, quality: int, tag: str, timings: dict[str, float],
-                   endpoint: str) -> Response:
-    """Encode the result and report the model version and stage timings in headers."""
-    with timed("encode", endpoint, timings):
-        body = encode_image(pixels, fmt, quality)
-    server_timing = ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in timings.items())
-    return Response(body, media_type=MEDIA_TYPES[fmt], headers={"X-Model-Tag": tag, "Server-Timing": server_timing})
+def image_response(rendered: Rendered) -> Response:
+    """The encoded image with the model version and stage timings in headers."""
+    return Response(rendered.body, media_type=rendered.media_type,
+                    headers={"X-Model-Tag": rendered.model_tag, "Server-Timing": rendered.server_timing()})
 
 
 @bentoml.service(
@@ -110,6 +99,8 @@ class CutoutService:
         self.started = time.time()
         self._model_info: dict = {}
         self._model_info_at = 0.0
+        self.processor = Processor(lambda images: call_runner(self.runner.segment, images), self.model_info,
+                                   SETTINGS.max_megapixels * 1_000_000)
 
     def model_info(self) -> dict:
         """The runner's served tag and metadata, cached for a few seconds (it changes only on promotion)."""
@@ -127,54 +118,37 @@ class CutoutService:
             model, status = {"error": exc.message}, "degraded"
         return {"status": status, "model": model, "uptime_s": round(time.time() - self.started, 1), **process_stats()}
 
-    def _decode(self, image: Path, endpoint: str, timings: dict[str, float], min_side: int | None) -> DecodedImage:
-        with timed("decode", endpoint, timings):
-            return decode_image(image.read_bytes(), SETTINGS.max_megapixels * 1_000_000, min_side)
-
-    def _cutout(self, image: Path, endpoint: str, timings: dict[str, float],
-                output_size: str | None = None) -> tuple[np.ndarray, str]:
-        """Decode, segment and refine: the RGBA cut-out at the decoded resolution, and the model tag used."""
-        info = self.model_info()
-        input_size = int(info["metadata"]["input_size"])
-        min_side = max(max(parse_size(output_size)) * 2, input_size) if output_size else None
-        decoded = self._decode(image, endpoint, timings, min_side)
-        with timed("model", endpoint, timings):
-            mask = call_runner(self.runner.segment, [model_view(decoded.rgb, input_size)])[0]
-        with timed("postprocess", endpoint, timings):
-            rgba = pipeline.cutout(decoded.rgb, mask, MaskParams())
-            if decoded.alpha is not None:
-                rgba[..., 3] = (rgba[..., 3] * decoded.alpha).round().astype(np.uint8)
-        return rgba, info["tag"]
-
     @bentoml.api(route="/remove-background")
     @json_errors
     def remove_background(self, image: ImageFile, format: Literal["png", "webp"] = "png") -> PngFile:
         """The product cut out: RGBA at the input's full resolution."""
-        timings: dict[str, float] = {}
-        rgba, tag = self._cutout(image, "remove-background", timings)
-        return image_response(rgba, format, 95, tag, timings, "remove-background")
+        recipe = customised(load_preset("transparent"), format=format)
+        return image_response(self.processor.render(image.read_bytes(), recipe, "remove-background"))
 
     @bentoml.api(route="/process")
     @json_errors
     def process(
         self,
         image: ImageFile,
-        background: FormText = "FFFFFF",
-        shadow: FormText = "false",
-        padding: FormText = "10%",
+        preset: FormText | None = None,
+        background: FormText | None = None,
+        shadow: FormText | None = None,
+        padding: FormText | None = None,
         size: FormText | None = None,
         aspect: FormText | None = None,
-        align: Literal["center", "bottom"] = "center",
-        format: OutputFormat = "png",
-        quality: Quality = 90,
+        align: Literal["center", "bottom"] | None = None,
+        format: OutputFormat | None = None,
+        quality: Quality | None = None,
     ) -> PngFile:
-        """Cut-out on a background colour (hex, or 'transparent'), centred with padding, optional shadow."""
-        timings: dict[str, float] = {}
-        layout = LayoutParams(background=background, padding=padding, size=size, aspect=aspect, align=align)
-        rgba, tag = self._cutout(image, "process", timings, layout.size)
-        with timed("compose", "process", timings):
-            result = pipeline.compose(rgba, layout, shadow_params(shadow))
-        return image_response(result, format, quality, tag, timings, "process")
+        """Cut-out on a background colour (hex, or 'transparent'), centred with padding, optional shadow.
+        A `preset` gives the starting point; every field given overrides it."""
+        recipe = customised(
+            base_recipe(preset),
+            layout=given(background=background, padding=padding, size=size, aspect=aspect, align=align),
+            shadow=shadow_mode(shadow),
+            **given(format=format, quality=quality),
+        )
+        return image_response(self.processor.render(image.read_bytes(), recipe, "process"))
 
     @bentoml.api(route="/render-template")
     @json_errors
@@ -190,40 +164,42 @@ class CutoutService:
         quality: Quality = 90,
     ) -> PngFile:
         """A branding bar (named template and/or text, colours, position) over an image as it is: no model."""
-        timings: dict[str, float] = {}
-        branding = branding_params(template, text, position, bar_color, text_color)
-        decoded = self._decode(image, "render-template", timings, None)
-        with timed("compose", "render-template", timings):
-            result = pipeline.render_template(decoded.rgb, branding)
-        return image_response(result, format, quality, "none", timings, "render-template")
+        recipe = customised(
+            base_recipe(None, template or "shop-default"),
+            branding=given(text=text, position=position, bar_color=bar_color, text_color=text_color),
+            format=format, quality=quality,
+        )
+        return image_response(self.processor.brand(image.read_bytes(), recipe.branding, recipe, "render-template"))
 
     @bentoml.api(route="/process-full")
     @json_errors
     def process_full(
         self,
         image: ImageFile,
-        background: FormText = "FFFFFF",
-        shadow: FormText = "true",
-        padding: FormText = "10%",
+        preset: FormText | None = None,
+        background: FormText | None = None,
+        shadow: FormText | None = "true",
+        padding: FormText | None = None,
         size: FormText | None = None,
         aspect: FormText | None = None,
-        align: Literal["center", "bottom"] = "center",
+        align: Literal["center", "bottom"] | None = None,
         template: FormText | None = "shop-default",
         text: FormText | None = None,
         position: Literal["top", "bottom"] | None = None,
         bar_color: FormText | None = None,
         text_color: FormText | None = None,
-        format: OutputFormat = "png",
-        quality: Quality = 90,
+        format: OutputFormat | None = None,
+        quality: Quality | None = None,
     ) -> PngFile:
         """The whole pipeline: cut-out, background, layout, shadow, then the branding bar."""
-        timings: dict[str, float] = {}
-        layout = LayoutParams(background=background, padding=padding, size=size, aspect=aspect, align=align)
-        branding = branding_params(template, text, position, bar_color, text_color)
-        rgba, tag = self._cutout(image, "process-full", timings, layout.size)
-        with timed("compose", "process-full", timings):
-            result = pipeline.render_template(pipeline.compose(rgba, layout, shadow_params(shadow)), branding)
-        return image_response(result, format, quality, tag, timings, "process-full")
+        recipe = customised(
+            base_recipe(preset, template),
+            layout=given(background=background, padding=padding, size=size, aspect=aspect, align=align),
+            shadow=shadow_mode(shadow),
+            branding=given(text=text, position=position, bar_color=bar_color, text_color=text_color),
+            **given(format=format, quality=quality),
+        )
+        return image_response(self.processor.render(image.read_bytes(), recipe, "process-full"))
 
 
 CutoutService.add_asgi_middleware(AccessLog)

@@ -30,8 +30,8 @@ def error_response(status: int, message: str, **detail: Any) -> JSONResponse:
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, str]]:
-    """Pydantic errors as a list of {field, message} a person can read."""
-    return [{"field": ".".join(str(part) for part in err["loc"]), "message": err["msg"]} for err in exc.errors()]
+    """Pydantic errors as {field, message}; the field is the form field's own name (the last part of the path)."""
+    return [{"field": str(err["loc"][-1]) if err["loc"] else "", "message": err["msg"]} for err in exc.errors()]
 
 
 def json_errors(func: Callable) -> Callable:

@@ -201,3 +201,12 @@ def test_promote_and_rollback_switch_the_served_model(server: Server, photo: Pat
     assert alpha[240, 320] == 0 and alpha[10, 10] == 255, "the inverted model is the one answering"
     cutout_cli("models", "rollback", env=server.env)
     assert served_variant("studio") == original
+
+
+def test_presets_set_defaults_and_fields_override_them(server: Server, photo: Path) -> None:
+    marketplace = decode(post(server, "/process", photo, preset="marketplace"))
+    assert marketplace.format == "JPEG" and marketplace.size == (1600, 1600)
+    overridden = decode(post(server, "/process", photo, preset="marketplace", size="500x400", format="png"))
+    assert overridden.format == "PNG" and overridden.size == (500, 400)
+    unknown = post(server, "/process", photo, preset="no-such-preset")
+    assert unknown.status_code == 404 and "marketplace" in unknown.json()["error"], "the known presets are listed"

@@ -1,0 +1,104 @@
+"""The whole per-image pipeline, independent of HTTP: decode, segment, refine, compose, brand, encode.
+The model call is injected, so the API service (runner over HTTP) and `cutout batch` (local ONNX) share it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from api.codecs import MEDIA_TYPES, DecodedImage, decode_image, encode_image
+from api.metrics import timed
+from api.recipe import Recipe
+from postprocess import pipeline
+from postprocess.params import BrandingParams, parse_size
+from runners.preprocess import resize_to
+
+Segment = Callable[[list[np.ndarray]], list[np.ndarray]]
+ModelInfo = Callable[[], dict]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An encoded result, the model version that made it, and where the time went."""
+
+    body: bytes
+    media_type: str
+    model_tag: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def server_timing(self) -> str:
+        """The timings as an HTTP Server-Timing header value (milliseconds)."""
+        return ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in self.timings.items())
+
+
+def model_view(image: np.ndarray, input_size: int) -> np.ndarray:
+    """The image shrunk so its long side is the model's input size: all the model needs, and cheap to send."""
+    height, width = image.shape[:2]
+    scale = input_size / max(height, width)
+    if scale >= 1:
+        return image
+    return resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def decode_side(recipe: Recipe, input_size: int) -> int | None:
+    """How many pixels a JPEG must keep on its short side: twice the output's long side (the product may fill
+    only half the frame), never less than the model input; None (full resolution) without a fixed output size."""
+    if recipe.layout is None or recipe.layout.size is None:
+        return None
+    return max(max(parse_size(recipe.layout.size)) * 2, input_size)
+
+
+class Processor:
+    """Runs recipes on encoded images with an injected model."""
+
+    def __init__(self, segment: Segment, model_info: ModelInfo, max_pixels: int) -> None:
+        self.segment = segment
+        self.model_info = model_info
+        self.max_pixels = max_pixels
+
+    def decode(self, data: bytes, endpoint: str, timings: dict[str, float], min_side: int | None) -> DecodedImage:
+        with timed("decode", endpoint, timings):
+            return decode_image(data, self.max_pixels, min_side)
+
+    def cutout(self, data: bytes, recipe: Recipe, endpoint: str, timings: dict[str, float]) -> tuple[np.ndarray, str]:
+        """The RGBA cut-out at the decoded resolution, and the model tag that made it."""
+        info = self.model_info()
+        input_size = int(info["metadata"]["input_size"])
+        decoded = self.decode(data, endpoint, timings, decode_side(recipe, input_size))
+        with timed("model", endpoint, timings):
+            mask = self.segment([model_view(decoded.rgb, input_size)])[0]
+        with timed("postprocess", endpoint, timings):
+            rgba = pipeline.cutout(decoded.rgb, mask, recipe.mask)
+            if decoded.alpha is not None:
+                rgba[..., 3] = (rgba[..., 3] * decoded.alpha).round().astype(np.uint8)
+        return rgba, info["tag"]
+
+    def encode(self, pixels: np.ndarray, recipe: Recipe, tag: str, endpoint: str,
+               timings: dict[str, float]) -> Rendered:
+        with timed("encode", endpoint, timings):
+            body = encode_image(pixels, recipe.format, recipe.quality, recipe.dpi)
+        return Rendered(body, MEDIA_TYPES[recipe.format], tag, timings)
+
+    def render(self, data: bytes, recipe: Recipe, endpoint: str) -> Rendered:
+        """The full recipe on one encoded image."""
+        timings: dict[str, float] = {}
+        rgba, tag = self.cutout(data, recipe, endpoint, timings)
+        with timed("compose", endpoint, timings):
+            if recipe.layout is None:
+                result = rgba
+                result[..., :3][rgba[..., 3] == 0] = 0
+            else:
+                result = pipeline.compose(rgba, recipe.layout, recipe.shadow)
+            if recipe.branding is not None:
+                result = pipeline.render_template(result, recipe.branding)
+        return self.encode(result, recipe, tag, endpoint, timings)
+
+    def brand(self, data: bytes, branding: BrandingParams, recipe: Recipe, endpoint: str) -> Rendered:
+        """Only the branding bar over the image as it is: no model."""
+        timings: dict[str, float] = {}
+        decoded = self.decode(data, endpoint, timings, None)
+        with timed("compose", endpoint, timings):
+            result = pipeline.render_template(decoded.rgb, branding)
+        return self.encode(result, recipe, "none", endpoint, timings)
