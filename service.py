@@ -33,7 +33,7 @@ from runners.model_service import SETTINGS, BiRefNetRunner
 
 refuse_url_uploads()
 T = TypeVar("T")
-ImageFile = Annotated[Path, ContentType("image/*")]
+ImageFile = Path  # any Content-Type: the format is detected from the bytes
 PngFile = Annotated[Path, ContentType("image/png")]
 Quality = Annotated[int, Field(ge=1, le=100, description="JPEG/WebP quality")]
 SHADOW_FLAGS = {"true": "drop", "1": "drop", "yes": "drop", "false": "none", "0": "none", "no": "none"}

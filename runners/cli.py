@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
 import click
 
 from api import auth
+from api import recipe as recipes
+from runners import batch as batching
 from runners import importer, store
 
 BUNDLED_DEFAULT = Path(__file__).parent / "default_model" / "model.onnx"
@@ -105,6 +108,32 @@ def ensure() -> None:
         "  cutout models import https://.../model.onnx --promote   (needs network)\n"
         "See README.md, 'Importing BiRefNet weights'."
     )
+
+
+@main.command()
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--preset", default="shop-hero", show_default=True, help="Named preset from api/presets.yaml.")
+@click.option("--server", help="URL of a running service (e.g. http://localhost:8100); in-process otherwise.")
+@click.option("--api-key", envvar="CUTOUT_API_KEY", help="Key for --server (or CUTOUT_API_KEY).")
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Files in flight [default: 8 with --server, 2 else].")
+@click.option("--model", "model_tag", help="Store tag for in-process mode (default: the promoted version).")
+def batch(input_dir: Path, output_dir: Path, preset: str, server: str | None, api_key: str | None,
+          concurrency: int | None, model_tag: str | None) -> None:
+    """Process every photo below INPUT_DIR into OUTPUT_DIR; re-running resumes where it stopped."""
+    try:
+        recipes.load_preset(preset)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--preset") from exc
+    process = (batching.server_processor(preset, server, api_key) if server
+               else batching.local_processor(preset, model_tag))
+    started = time.monotonic()
+    counts = batching.run_batch(input_dir, output_dir, preset, process, concurrency or (8 if server else 2))
+    elapsed = time.monotonic() - started
+    click.echo(f"done in {elapsed:.1f} s: {counts['ok']} processed, {counts['skipped']} already done, "
+               f"{counts['failed']} failed (see {output_dir / batching.MANIFEST})")
+    if counts["failed"]:
+        sys.exit(1)
 
 
 @main.group()

@@ -210,3 +210,9 @@ def test_presets_set_defaults_and_fields_override_them(server: Server, photo: Pa
     assert overridden.format == "PNG" and overridden.size == (500, 400)
     unknown = post(server, "/process", photo, preset="no-such-preset")
     assert unknown.status_code == 404 and "marketplace" in unknown.json()["error"], "the known presets are listed"
+
+
+def test_upload_content_type_and_name_do_not_matter(server: Server, photo: Path) -> None:
+    response = httpx.post(f"{server.url}/remove-background", timeout=60,
+                          files={"image": ("photo", photo.read_bytes(), "application/octet-stream")})
+    assert decode(response).size == PHOTO_SIZE

@@ -1,0 +1,208 @@
+"""`cutout batch`: a folder of photos through a preset, in-process or against a running service.
+
+Crash-safe by construction: each output is written to a temporary file and renamed into place, so an output
+that exists is complete; the manifest is an append-only JSON-lines file flushed per entry. A re-run skips what
+exists and retries what failed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from tqdm import tqdm
+
+from api.errors import ApiError
+from api.processor import Processor
+from api.recipe import load_preset
+from runners import store
+from runners.inference import OnnxSegmenter
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+OUTPUT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+MANIFEST = "manifest.jsonl"
+RETRY_STATUSES = {429, 503, 504}
+
+
+class FileFailed(Exception):
+    """One input could not be processed; recorded in the manifest, the run goes on."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What processing one file produced."""
+
+    body: bytes
+    model_tag: str
+
+
+Process = Callable[[bytes], Outcome]
+
+
+def find_inputs(root: Path) -> list[Path]:
+    """Every image below ROOT (by suffix, case-insensitive), in a stable order, skipping hidden folders."""
+    return sorted(
+        path for path in root.rglob("*")
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+
+
+def output_for(source: Path, input_root: Path, output_root: Path, fmt: str) -> Path:
+    """Same relative path under the output folder, with the preset format's suffix."""
+    return (output_root / source.relative_to(input_root)).with_suffix(OUTPUT_SUFFIX[fmt])
+
+
+def write_atomically(path: Path, body: bytes) -> None:
+    """Write to a temporary file beside PATH, fsync, then rename: PATH is either absent or complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class Manifest:
+    """Append-only JSON lines; a torn last line from a crash is ignored when read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+
+    def entries(self) -> Iterator[dict]:
+        if not self.path.exists():
+            return
+        for line in self.path.read_text().splitlines():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+    def done(self) -> set[str]:
+        """Inputs (relative paths) recorded as finished."""
+        return {entry["input"] for entry in self.entries() if entry["status"] == "ok"}
+
+    def append(self, entry: dict) -> None:
+        with self.lock, open(self.path, "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def local_processor(preset: str, model_tag: str | None) -> Process:
+    """Process with ONNX Runtime in this process (the promoted model, or MODEL_TAG)."""
+    tag = store.serving_tag(model_tag)
+    segmenter = OnnxSegmenter(store.file_of(tag), store.metadata_of(tag))
+    info = {"tag": tag, "metadata": segmenter.metadata.model_dump()}
+    model_lock = threading.Lock()
+
+    def segment(images: list) -> list:
+        with model_lock:
+            return segmenter.predict(images)
+
+    processor = Processor(segment, lambda: info, max_pixels=400_000_000)
+    recipe = load_preset(preset)
+
+    def process(data: bytes) -> Outcome:
+        try:
+            rendered = processor.render(data, recipe, "batch")
+        except ApiError as exc:
+            raise FileFailed(f"{exc.status}: {exc.message}") from exc
+        return Outcome(rendered.body, rendered.model_tag)
+
+    return process
+
+
+def server_processor(preset: str, server: str, api_key: str | None, attempts: int = 4) -> Process:
+    """Process through a running service's POST /process (retrying 429/503/504 with back-off)."""
+    headers = {"x-api-key": api_key} if api_key else {}
+    client = httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=600)
+
+    def process(data: bytes) -> Outcome:
+        for attempt in itertools.count(1):
+            try:
+                response = client.post("/process", data={"preset": preset}, files={"image": ("photo", data)})
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise FileFailed(f"server unreachable: {exc}") from exc
+            else:
+                if response.status_code == 200:
+                    return Outcome(response.content, response.headers.get("x-model-tag", ""))
+                if response.status_code not in RETRY_STATUSES or attempt == attempts:
+                    raise FileFailed(f"{response.status_code}: {response.text[:300]}")
+            time.sleep(min(30.0, 2.0 ** attempt))
+
+    return process
+
+
+def run_batch(input_root: Path, output_root: Path, preset: str, process: Process, concurrency: int) -> Counter:
+    """Process every input not yet done; returns counts of ok / failed / skipped."""
+    fmt = load_preset(preset).format
+    output_root.mkdir(parents=True, exist_ok=True)
+    for stale in output_root.rglob(".*.part"):
+        stale.unlink()
+    manifest = Manifest(output_root / MANIFEST)
+    recorded = manifest.done()
+    counts: Counter = Counter()
+    counts_lock = threading.Lock()
+    todo = []
+    for source in find_inputs(input_root):
+        relative = str(source.relative_to(input_root))
+        target = output_for(source, input_root, output_root, fmt)
+        if target.exists():
+            counts["skipped"] += 1
+            if relative not in recorded:
+                manifest.append({"input": relative, "output": str(target.relative_to(output_root)),
+                                 "status": "ok", "recovered": True})
+            continue
+        todo.append((source, relative, target))
+
+    def one(source: Path, relative: str, target: Path) -> None:
+        started = time.monotonic()
+        entry = {"input": relative, "output": str(target.relative_to(output_root)), "preset": preset}
+        try:
+            outcome = process(source.read_bytes())
+            write_atomically(target, outcome.body)
+            entry.update(status="ok", bytes=len(outcome.body), model=outcome.model_tag)
+        except (FileFailed, OSError) as exc:
+            entry.update(status="error", error=str(exc))
+        entry["seconds"] = round(time.monotonic() - started, 3)
+        manifest.append(entry)
+        with counts_lock:
+            counts["ok" if entry["status"] == "ok" else "failed"] += 1
+
+    with tqdm(total=len(todo), unit="img", desc=f"batch {preset}", dynamic_ncols=True) as progress, \
+            ThreadPoolExecutor(max_workers=concurrency) as pool:
+        pending: set[Future] = set()
+        queue = iter(todo)
+        try:
+            for job in queue:
+                pending.add(pool.submit(one, *job))
+                if len(pending) >= concurrency * 2:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    progress.update(len(finished))
+                    progress.set_postfix(failed=counts["failed"])
+            for future in pending:
+                future.result()
+                progress.update(1)
+        except KeyboardInterrupt:
+            for future in pending:
+                future.cancel()
+            raise
+    return counts

@@ -1,0 +1,107 @@
+"""`cutout batch`: resumable folder processing, in-process and against a running server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.server import BIN, cutout_cli, start_server
+from tests.tiny_model import build_tiny_birefnet, product_photo
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("batch-store")
+    cutout_cli("models", "import", str(build_tiny_birefnet(root / "m.onnx", size=64)),
+               env={**os.environ, "BENTOML_HOME": str(root / "bentoml")})
+    return root / "bentoml"
+
+
+def make_photos(folder: Path, count: int) -> list[Path]:
+    rng = np.random.default_rng(7)
+    paths = []
+    for index in range(count):
+        x0, y0 = rng.integers(20, 80, 2)
+        image = product_photo(240, 180, box=(int(x0), int(y0), int(x0) + 100, int(y0) + 80))
+        path = folder / f"shoot-{index // 50}" / f"SKU-{index:04d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def batch_command(source: Path, target: Path, *extra: str) -> list[str]:
+    return [str(BIN / "cutout"), "batch", str(source), str(target), "--preset", "marketplace", *extra]
+
+
+def manifest_entries(target: Path) -> list[dict]:
+    lines = (target / "manifest.jsonl").read_text().splitlines() if (target / "manifest.jsonl").exists() else []
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+def test_killed_batch_resumes_and_finishes(home: Path, tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "in", 200)
+    target = tmp_path / "out"
+    env = {**os.environ, "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1"}
+    first = subprocess.Popen(batch_command(tmp_path / "in", target, "--concurrency", "4"), env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(manifest_entries(target)) < 60 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_before = len(list(target.rglob("*.jpg")))
+    assert 0 < done_before < 200, "killed halfway"
+
+    second = subprocess.run(batch_command(tmp_path / "in", target), env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "already done" in second.stdout
+    outputs = sorted(target.rglob("*.jpg"))
+    assert len(outputs) == 200 and not list(target.rglob("*.part")), "every output, no temporary files left"
+    for output in outputs:
+        with Image.open(output) as image:
+            image.load()
+            assert image.size == (1600, 1600)
+    finished = {entry["input"] for entry in manifest_entries(target) if entry["status"] == "ok"}
+    assert finished == {str(photo.relative_to(tmp_path / "in")) for photo in photos}, "the manifest is complete"
+
+
+def test_a_broken_file_is_recorded_and_the_run_goes_on(home: Path, tmp_path: Path) -> None:
+    make_photos(tmp_path / "in", 3)
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    env = {**os.environ, "BENTOML_HOME": str(home)}
+    done = subprocess.run(batch_command(tmp_path / "in", tmp_path / "out"), env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1
+    assert "3 processed" in done.stdout and "1 failed" in done.stdout
+    errors = [entry for entry in manifest_entries(tmp_path / "out") if entry["status"] == "error"]
+    assert [entry["input"] for entry in errors] == ["broken.jpg"] and "not a supported image" in errors[0]["error"]
+
+
+def test_batch_through_a_running_server(home: Path, tmp_path: Path) -> None:
+    make_photos(tmp_path / "in", 6)
+    server = start_server(home, tmp_path / "server.log")
+    try:
+        done = subprocess.run(batch_command(tmp_path / "in", tmp_path / "out", "--server", server.url),
+                              env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    finally:
+        server.stop()
+    entries = manifest_entries(tmp_path / "out")
+    assert done.returncode == 0, [entry.get("error") for entry in entries]
+    assert len(entries) == 6 and all(entry["model"].startswith("birefnet:") for entry in entries)
+
+
+def test_unknown_preset_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    done = subprocess.run([str(BIN / "cutout"), "batch", str(tmp_path / "in"), str(tmp_path / "out"), "--preset",
+                           "nope"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "known presets" in done.stderr
