@@ -6,6 +6,7 @@ Run: `bentoml serve service:CutoutService --port 8100` (or `make serve`).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Callable
@@ -13,12 +14,14 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import aiohttp
+import anyio
 import bentoml
 from bentoml.validators import ContentType
 from pydantic import Field
 from starlette.responses import Response
 
 from api.access_log import AccessLog
+from api.archive import output_name, pack_results, read_photos
 from api.auth import ApiKeyAuth
 from api.body_limit import BodyLimit
 from api.codecs import OutputFormat
@@ -34,6 +37,8 @@ from runners.model_service import SETTINGS, BiRefNetRunner
 refuse_url_uploads()
 T = TypeVar("T")
 ImageFile = Path  # any Content-Type: the format is detected from the bytes
+ZipFile = Annotated[Path, ContentType("application/zip")]
+BATCH_THREADS = 4
 PngFile = Annotated[Path, ContentType("image/png")]
 Quality = Annotated[int, Field(ge=1, le=100, description="JPEG/WebP quality")]
 SHADOW_FLAGS = {"true": "drop", "1": "drop", "yes": "drop", "false": "none", "0": "none", "no": "none"}
@@ -200,6 +205,30 @@ class CutoutService:
             **given(format=format, quality=quality),
         )
         return image_response(self.processor.render(image.read_bytes(), recipe, "process-full"))
+
+    def _batch_entry(self, name: str, data: bytes, recipe: Recipe) -> tuple[dict, bytes | None]:
+        """One archive member through the recipe: its manifest entry and result (None when it failed)."""
+        try:
+            rendered = self.processor.render(data, recipe, "batch")
+        except ApiError as exc:
+            return {"input": name, "status": "error", "error": exc.message}, None
+        output = output_name(name, recipe.format)
+        return {"input": name, "status": "ok", "output": output, "model": rendered.model_tag}, rendered.body
+
+    @bentoml.task(route="/batch")
+    @json_errors
+    async def batch(self, archive: ImageFile, preset: FormText = "shop-hero") -> ZipFile:
+        """Many photos, asynchronously: POST /batch/submit with a zip `archive` and a `preset`, poll
+        GET /batch/status?task_id=..., then GET /batch/get?task_id=... returns a zip of results plus manifest.json
+        (a photo that fails is recorded there; the others go on)."""
+        recipe = base_recipe(preset)
+        photos = read_photos(archive.read_bytes(), SETTINGS.max_batch_files, SETTINGS.max_upload_mb * 1_000_000)
+        limiter = anyio.CapacityLimiter(BATCH_THREADS)
+        done = await asyncio.gather(*(anyio.to_thread.run_sync(self._batch_entry, name, data, recipe, limiter=limiter)
+                                      for name, data in photos))
+        manifest = [entry for entry, _ in done]
+        results = [(entry["output"], body) for entry, body in done if body is not None]
+        return Response(pack_results(results, manifest), media_type="application/zip")
 
 
 CutoutService.add_asgi_middleware(AccessLog)

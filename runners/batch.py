@@ -22,14 +22,13 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
+from api.codecs import FILE_SUFFIXES, IMAGE_SUFFIXES
 from api.errors import ApiError
 from api.processor import Processor
 from api.recipe import load_preset
 from runners import store
 from runners.inference import OnnxSegmenter
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-OUTPUT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 MANIFEST = "manifest.jsonl"
 RETRY_STATUSES = {429, 503, 504}
 
@@ -60,7 +59,7 @@ def find_inputs(root: Path) -> list[Path]:
 
 def output_for(source: Path, input_root: Path, output_root: Path, fmt: str) -> Path:
     """Same relative path under the output folder, with the preset format's suffix."""
-    return (output_root / source.relative_to(input_root)).with_suffix(OUTPUT_SUFFIX[fmt])
+    return (output_root / source.relative_to(input_root)).with_suffix(FILE_SUFFIXES[fmt])
 
 
 def write_atomically(path: Path, body: bytes) -> None:

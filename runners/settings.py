@@ -23,6 +23,7 @@ class ServeSettings(BaseModel):
     api_threads: int = Field(default_factory=lambda: int(_env("api_threads", "4")), ge=1, le=64)
     max_upload_mb: int = Field(default_factory=lambda: int(_env("max_upload_mb", "50")), ge=1)
     max_megapixels: int = Field(default_factory=lambda: int(_env("max_megapixels", "100")), ge=1)
+    max_batch_files: int = Field(default_factory=lambda: int(_env("max_batch_files", "500")), ge=1)
     max_concurrency: int = Field(default_factory=lambda: int(_env("max_concurrency", "32")), ge=1)
     auth: Literal["on", "off"] = Field(default_factory=lambda: _env("auth", "on"))
     api_keys_file: str | None = Field(default_factory=lambda: _env("api_keys_file", None))

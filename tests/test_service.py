@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -216,3 +218,31 @@ def test_upload_content_type_and_name_do_not_matter(server: Server, photo: Path)
     response = httpx.post(f"{server.url}/remove-background", timeout=60,
                           files={"image": ("photo", photo.read_bytes(), "application/octet-stream")})
     assert decode(response).size == PHOTO_SIZE
+
+
+def test_batch_task_takes_a_zip_and_returns_results_with_a_manifest(server: Server, photo: Path) -> None:
+    upload = io.BytesIO()
+    with zipfile.ZipFile(upload, "w") as archive:
+        archive.writestr("shoot/a.jpg", photo.read_bytes())
+        archive.writestr("shoot/b.jpg", photo.read_bytes())
+        archive.writestr("broken.png", b"\x89PNG\r\n\x1a\n broken")
+        archive.writestr("notes.txt", b"ignored")
+        archive.writestr("../escape.jpg", photo.read_bytes())
+    submitted = httpx.post(f"{server.url}/batch/submit", data={"preset": "marketplace"},
+                           files={"archive": ("photos.zip", upload.getvalue(), "application/zip")}, timeout=60)
+    assert submitted.status_code == 200, submitted.text
+    task_id = submitted.json()["task_id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{server.url}/batch/status", params={"task_id": task_id}, timeout=30).json()["status"]
+        if status != "in_progress":
+            break
+        time.sleep(0.5)
+    assert status == "completed"
+    result = httpx.get(f"{server.url}/batch/get", params={"task_id": task_id}, timeout=60)
+    with zipfile.ZipFile(io.BytesIO(result.content)) as archive:
+        manifest = {entry["input"]: entry for entry in json.loads(archive.read("manifest.json"))}
+        assert set(manifest) == {"shoot/a.jpg", "shoot/b.jpg", "broken.png"}, "text files and escapes are skipped"
+        assert manifest["broken.png"]["status"] == "error", manifest
+        assert manifest["shoot/a.jpg"]["status"] == "ok", (manifest, archive.namelist())
+        assert Image.open(io.BytesIO(archive.read("shoot/a.jpg"))).size == (1600, 1600)

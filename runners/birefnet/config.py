@@ -17,16 +17,19 @@ class BackboneConfig:
 
     name: str
     family: BackboneFamily
-    embed_dims: tuple[int, int, int, int]
-    depths: tuple[int, int, int, int]
-    num_heads: tuple[int, int, int, int]
-    mlp_ratios: tuple[float, float, float, float] = (4.0, 4.0, 4.0, 4.0)
+    embed_dims: tuple[int, ...]
+    depths: tuple[int, ...]
+    num_heads: tuple[int, ...]
+    mlp_ratios: tuple[float, ...] = (4.0, 4.0, 4.0, 4.0)
     window_size: int = 7
-    sr_ratios: tuple[int, int, int, int] = (8, 4, 2, 1)
+    sr_ratios: tuple[int, ...] = (8, 4, 2, 1)
     drop_path_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        """Reject head counts that do not divide the stage widths."""
+        """Require four stages and head counts that divide the stage widths."""
+        per_stage = (self.embed_dims, self.depths, self.num_heads, self.mlp_ratios, self.sr_ratios)
+        if any(len(values) != 4 for values in per_stage):
+            raise ValueError(f"{self.name}: every per-stage setting needs exactly 4 values")
         for dim, heads in zip(self.embed_dims, self.num_heads):
             if dim % heads:
                 raise ValueError(f"{self.name}: width {dim} is not divisible by {heads} heads")
@@ -62,10 +65,10 @@ class BiRefNetConfig:
             raise ValueError("out_ref needs ms_supervision (gradient labels are built from side outputs)")
 
     @property
-    def lateral_channels(self) -> tuple[int, int, int, int]:
+    def lateral_channels(self) -> tuple[int, ...]:
         """Encoder channels from deepest to shallowest, doubled when multi-scale inputs are concatenated."""
         factor = 2 if self.mul_scl_ipt == "cat" else 1
-        return tuple(c * factor for c in reversed(self.backbone.embed_dims))  # type: ignore[return-value]
+        return tuple(c * factor for c in reversed(self.backbone.embed_dims))
 
     @property
     def cxt_channels(self) -> tuple[int, ...]:
@@ -80,11 +83,7 @@ class BiRefNetConfig:
             if dim % (width_div * heads):
                 raise ValueError(f"width_div={width_div} leaves width {dim // width_div} indivisible by {heads} heads")
         depths = bb.depths if max_depth is None else tuple(min(d, max_depth) for d in bb.depths)
-        small_bb = replace(
-            bb,
-            embed_dims=tuple(d // width_div for d in bb.embed_dims),  # type: ignore[arg-type]
-            depths=depths,  # type: ignore[arg-type]
-        )
+        small_bb = replace(bb, embed_dims=tuple(d // width_div for d in bb.embed_dims), depths=depths)
         return replace(
             self,
             name=f"{self.name}@{size}/w{width_div}",
@@ -97,18 +96,13 @@ class BiRefNetConfig:
         )
 
 
-def _swin(name: str, embed_dim: int, depths: tuple[int, int, int, int], heads: tuple[int, int, int, int], window: int) -> BackboneConfig:
+def _swin(name: str, embed_dim: int, depths: tuple[int, ...], heads: tuple[int, ...], window: int) -> BackboneConfig:
     """Swin-v1 backbone spec with the official stochastic-depth rate."""
     dims = (embed_dim, embed_dim * 2, embed_dim * 4, embed_dim * 8)
     return BackboneConfig(name, "swin", dims, depths, heads, window_size=window, drop_path_rate=0.2)
 
 
-def _pvt(
-    name: str,
-    dims: tuple[int, int, int, int],
-    depths: tuple[int, int, int, int],
-    mlp_ratios: tuple[float, float, float, float],
-) -> BackboneConfig:
+def _pvt(name: str, dims: tuple[int, ...], depths: tuple[int, ...], mlp_ratios: tuple[float, ...]) -> BackboneConfig:
     """PVT-v2 backbone spec with the official heads, reduction ratios and stochastic-depth rate."""
     return BackboneConfig(name, "pvt_v2", dims, depths, (1, 2, 5, 8), mlp_ratios=mlp_ratios, drop_path_rate=0.1)
 

@@ -34,16 +34,19 @@ class Decoder(nn.Module):
         self.ms_supervision = cfg.ms_supervision
         self.out_ref = cfg.out_ref
         ch = cfg.lateral_channels
-        ipt_out = [c // 8 for c in ch] if cfg.dec_ipt else [0, 0, 0, 0]
         dec_out = [*ch[1:], ch[-1] // 2]
+        # ipt_blk{L} output is concatenated before decoder_block{L-1}; ipt_blk1's before conv_out1.
+        ipt_width = dict(zip(_IPT_GRID, (ch[0] // 8, ch[0] // 8, ch[1] // 8, ch[2] // 8, ch[3] // 8)))
         if cfg.dec_ipt:
             for level, grid in _IPT_GRID.items():
                 in_ch = 3 * grid * grid if cfg.dec_ipt_split else 3
-                self.add_module(f"ipt_blk{level}", SimpleConvs(in_ch, ipt_out[max(0, 4 - level)], cfg.ipt_channels_inter))
+                self.add_module(f"ipt_blk{level}", SimpleConvs(in_ch, ipt_width[level], cfg.ipt_channels_inter))
+        else:
+            ipt_width = dict.fromkeys(_IPT_GRID, 0)
         for i, level in enumerate((4, 3, 2, 1)):
-            block = BasicDecBlk(ch[i] + ipt_out[max(0, i - 1)], dec_out[i], cfg.dec_channels_inter, cfg.aspp_channels)
+            block = BasicDecBlk(ch[i] + ipt_width[level + 1], dec_out[i], cfg.dec_channels_inter, cfg.aspp_channels)
             self.add_module(f"decoder_block{level}", block)
-        self.conv_out1 = nn.Sequential(nn.Conv2d(dec_out[3] + ipt_out[3], 1, 1))
+        self.conv_out1 = nn.Sequential(nn.Conv2d(dec_out[3] + ipt_width[1], 1, 1))
         for i, level in enumerate((4, 3, 2)):
             self.add_module(f"lateral_block{level}", BasicLatBlk(ch[i + 1], dec_out[i]))
         if cfg.ms_supervision:

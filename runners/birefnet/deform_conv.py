@@ -23,13 +23,13 @@ def _sampling_grid(
     """Build grid_sample coordinates [B, K*Ho, Wo, 2] (x, y; align_corners=False) from (dy, dx) offsets."""
     kh, kw = kernel
     out_h, out_w = offset.shape[-2:]
-    f32 = dict(dtype=torch.float32, device=offset.device)
-    ky, kx = torch.meshgrid(torch.arange(kh, **f32) * dilation[0], torch.arange(kw, **f32) * dilation[1], indexing="ij")
-    oy = torch.arange(out_h, **f32) * stride[0] - padding[0]
-    ox = torch.arange(out_w, **f32) * stride[1] - padding[1]
+    dy_dx = offset.unflatten(1, (kh * kw, 2))  # [B, K, 2, Ho, Wo]
+    like = dict(dtype=offset.dtype, device=offset.device)
+    ky, kx = torch.meshgrid(torch.arange(kh, **like) * dilation[0], torch.arange(kw, **like) * dilation[1], indexing="ij")
+    oy = torch.arange(out_h, **like) * stride[0] - padding[0]
+    ox = torch.arange(out_w, **like) * stride[1] - padding[1]
     base_y = ky.reshape(-1, 1, 1) + oy.reshape(1, -1, 1)  # [K, Ho, 1]
     base_x = kx.reshape(-1, 1, 1) + ox.reshape(1, 1, -1)  # [K, 1, Wo]
-    dy_dx = offset.float().unflatten(1, (kh * kw, 2))  # [B, K, 2, Ho, Wo]
     y = base_y + dy_dx[:, :, 0]
     x = base_x + dy_dx[:, :, 1]
     in_h, in_w = in_hw
@@ -50,7 +50,8 @@ def deform_conv2d(
     """Deformable conv with torchvision.ops.deform_conv2d semantics (one offset group, no weight groups).
 
     offset is [B, 2*kh*kw, Ho, Wo] holding (dy, dx) per kernel position (row-major), mask is
-    [B, kh*kw, Ho, Wo]; samples outside the input read zero. Sampling runs in float32 for precision.
+    [B, kh*kw, Ho, Wo]; samples outside the input read zero. Sampling runs in at least float32 so that
+    half-precision models keep sub-pixel accuracy.
     """
     out_ch, in_ch, kh, kw = weight.shape
     if input.shape[1] != in_ch:
@@ -59,12 +60,19 @@ def deform_conv2d(
         raise ValueError(f"offset must have {2 * kh * kw} channels (one offset group), got {offset.shape[1]}")
     if mask is not None and mask.shape[1] != kh * kw:
         raise ValueError(f"mask must have {kh * kw} channels, got {mask.shape[1]}")
-    out_h, out_w = offset.shape[-2:]
-    grid = _sampling_grid(offset, (kh, kw), input.shape[-2:], _pair(stride), _pair(padding), _pair(dilation))
-    sampled = F.grid_sample(input.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    columns = sampled.unflatten(2, (kh * kw, out_h))  # [B, C, K, Ho, Wo]
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    out_hw = tuple(
+        (size + 2 * pad - dil * (k - 1) - 1) // step + 1
+        for size, pad, dil, k, step in zip(input.shape[-2:], padding, dilation, (kh, kw), stride)
+    )
+    if tuple(offset.shape[-2:]) != out_hw:
+        raise ValueError(f"offset is {tuple(offset.shape[-2:])} spatially, the output is {out_hw}")
+    work = torch.promote_types(input.dtype, torch.float32)
+    grid = _sampling_grid(offset.to(work), (kh, kw), input.shape[-2:], stride, padding, dilation)
+    sampled = F.grid_sample(input.to(work), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    columns = sampled.unflatten(2, (kh * kw, out_hw[0]))  # [B, C, K, Ho, Wo]
     if mask is not None:
-        columns = columns * mask.float().unsqueeze(1)
+        columns = columns * mask.to(work).unsqueeze(1)
     columns = columns.flatten(1, 2).to(weight.dtype)  # [B, C*K, Ho, Wo], matches weight.flatten(1) order
     return F.conv2d(columns, weight.reshape(out_ch, in_ch * kh * kw, 1, 1), bias)
 

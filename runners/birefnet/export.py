@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], size: int, fp16:
     net = _HalfPrecision(model).eval() if fp16 else model
     device = next(model.parameters()).device
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # Shape checks become trace-time constants, which is intended: the graph has a fixed image size.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 net,
                 (torch.rand(1, 3, size, size, device=device),),

@@ -49,14 +49,13 @@ def build_from_weights(
     path: str | os.PathLike[str], variant: str | BiRefNetConfig | None = None
 ) -> tuple[BiRefNet, str]:
     """Build BiRefNet for the weights at path (variant inferred unless given), load strictly, return (eval model, name)."""
+    if isinstance(variant, str) and variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
     state = load_state_dict(path)
     if isinstance(variant, BiRefNetConfig):
         cfg = variant
     else:
-        name = infer_variant(state) if variant is None else variant
-        if name not in VARIANTS:
-            raise ValueError(f"unknown variant {name!r}; known: {sorted(VARIANTS)}")
-        cfg = VARIANTS[name]
+        cfg = VARIANTS[infer_variant(state) if variant is None else variant]
     report = _mismatch_report(_expected_shapes(cfg), {k: tuple(v.shape) for k, v in state.items()})
     if report:
         raise ValueError(f"{path} does not fit BiRefNet variant {cfg.name!r}: {report}")

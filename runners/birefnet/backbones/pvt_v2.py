@@ -113,7 +113,7 @@ class PyramidVisionTransformerV2(nn.Module):
             self.add_module(f"norm{i}", nn.LayerNorm(dim, eps=_NORM_EPS))
         self.apply(_init_weights)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Extract the four pyramid levels."""
         outs = []
         for i in range(1, 5):
@@ -122,7 +122,7 @@ class PyramidVisionTransformerV2(nn.Module):
                 tokens = block(tokens, hw)
             x = tokens_to_map(getattr(self, f"norm{i}")(tokens), hw)
             outs.append(x)
-        return tuple(outs)  # type: ignore[return-value]
+        return tuple(outs)
 
 
 def _init_weights(module: nn.Module) -> None:

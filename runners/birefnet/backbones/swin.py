@@ -181,7 +181,7 @@ class SwinTransformer(nn.Module):
         for i, dim in enumerate(cfg.embed_dims):
             self.add_module(f"norm{i}", nn.LayerNorm(dim))
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Extract the four pyramid levels."""
         tokens, hw = self.patch_embed(x)
         outs = []
@@ -190,4 +190,4 @@ class SwinTransformer(nn.Module):
             outs.append(tokens_to_map(getattr(self, f"norm{i}")(out), hw))
             if merged is not None:
                 tokens, hw = merged, ((hw[0] + 1) // 2, (hw[1] + 1) // 2)
-        return tuple(outs)  # type: ignore[return-value]
+        return tuple(outs)
