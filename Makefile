@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8100
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test venv ensure-model loadtest clean
+.PHONY: serve test venv ensure-model loadtest quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 # A few minutes of concurrent clients against a fresh server (loopback only): throughput, latency, peak memory.
 loadtest: $(STAMP)
 	$(BIN)/python -m tests.load --duration $${DURATION:-180} --clients $${CLIENTS:-8}
+
+# Post-processing quality on generated studio scenes with exact truth: a table per step and a contact sheet.
+quality: $(STAMP)
+	$(BIN)/python -m postprocess.quality --out quality-out
 
 clean:
 	rm -rf $(VENV) .pytest_cache

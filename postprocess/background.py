@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from postprocess.refine import resize
+from postprocess.refine import shrink
 
 MODEL_SIDE = 192
 STRIP = 0.04
@@ -43,12 +43,12 @@ def _edge_profile(strip: np.ndarray, free: np.ndarray, fallback: np.ndarray) -> 
 
 
 def estimate_backdrop(image: np.ndarray, alpha: np.ndarray) -> Backdrop:
-    """Fit the backdrop from border strips free of the object (alpha ~ 0)."""
+    """Fit the backdrop from border strips free of the object (alpha ~ 0); any resolution."""
     height, width = alpha.shape
     scale = min(1.0, MODEL_SIDE / max(height, width))
     w, h = max(2, round(width * scale)), max(2, round(height * scale))
-    small = resize(image, w, h).astype(np.float32) / 255.0
-    free = resize(alpha.astype(np.float32), w, h) < FREE_ALPHA
+    small = shrink(image, w, h).astype(np.float32) / 255.0
+    free = shrink(alpha.astype(np.float32), w, h) < FREE_ALPHA
     depth = max(1, round(STRIP * min(w, h)))
     fallback = np.median(small[free], axis=0) if free.any() else np.ones(3, np.float32)
     top = _edge_profile(small[:depth], free[:depth], fallback)
@@ -57,7 +57,9 @@ def estimate_backdrop(image: np.ndarray, alpha: np.ndarray) -> Backdrop:
     right = _edge_profile(small[:, -depth:].transpose(1, 0, 2), free[:, -depth:].T, fallback)
     u = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
     v = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
-    corners = (1 - u) * (1 - v) * top[0] + u * (1 - v) * top[-1] + (1 - u) * v * bottom[0] + u * v * bottom[-1]
+    corners = (
+        (1 - u) * (1 - v) * top[0] + u * (1 - v) * top[-1] + (1 - u) * v * bottom[0] + u * v * bottom[-1]
+    )
     color = (1 - v) * top[None] + v * bottom[None] + (1 - u) * left[:, None] + u * right[:, None] - corners
     color = np.clip(color, 0.0, 1.0).astype(np.float32)
     border = np.zeros((h, w), bool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -31,11 +32,11 @@ def load_template(name: str, directory: Path = TEMPLATES_DIR) -> BrandingParams:
     if name not in known:
         raise KeyError(f"unknown branding template {name!r}; known templates: {', '.join(known)}")
     data = yaml.safe_load((directory / f"{name}.yaml").read_text(encoding="utf-8")) or {}
-    return BrandingParams.model_validate(data)
+    return BrandingParams.model_validate_json(json.dumps(data))
 
 
 def save_template(name: str, branding: BrandingParams, directory: Path = TEMPLATES_DIR) -> Path:
-    """Store branding parameters under name (lowercase letters, digits, '-' and '_')."""
+    """Store branding parameters under name (lowercase letters, digits, '-' and '_'; logo as base64)."""
     if not _NAME.match(name):
         raise ValueError(f"template name {name!r} must match {_NAME.pattern}")
     path = directory / f"{name}.yaml"
@@ -66,7 +67,9 @@ def _logo(data: bytes, max_w: int, max_h: int) -> np.ndarray:
     return to_layer(np.asarray(logo))
 
 
-def _text_mask(text: str, font: ImageFont.FreeTypeFont, width: int, height: int, x: int, anchor: str) -> np.ndarray:
+def _text_mask(
+    text: str, font: ImageFont.FreeTypeFont, width: int, height: int, x: int, anchor: str
+) -> np.ndarray:
     """Anti-aliased text coverage (float32 HxW) drawn at x on the bar's vertical centre."""
     canvas = Image.new("L", (width, height), 0)
     ImageDraw.Draw(canvas).text((x, height / 2), text, font=font, fill=255, anchor=anchor)

@@ -2,8 +2,9 @@
 
 Multi-level foreground estimation after Germer et al. (2020), "Fast Multi-Level Foreground
 Estimation": coarse-to-fine Jacobi sweeps of the per-pixel 2x2 system I = aF + (1-a)B with a
-smoothness term weighted by alpha differences. Coarse levels run on every pixel; fine levels
-only on the band where 0 < alpha < 1, which keeps 4000x4000 photos fast.
+smoothness term weighted by alpha differences. Small levels are solved on every pixel; larger
+levels only on the band where 0 < alpha < 1, and the largest ones sparsely (pixel lists, no
+full-size arrays), which keeps 4000x4000 photos fast.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import math
 import cv2
 import numpy as np
 
-from postprocess.refine import resize
-
 EPS_R = 5e-3
 OMEGA = 0.1
 SMALL_ITERATIONS = 10
 SMALL_SIDE = 32
 FULL_LEVEL_PIXELS = 128 * 128
+DENSE_LEVEL_PIXELS = 1024 * 1024
 ALPHA_FLOOR = 0.5 / 255.0
 ALPHA_CEIL = 1.0 - 0.5 / 255.0
 
@@ -41,56 +41,127 @@ def _neighbours(idx: np.ndarray, width: int, height: int) -> list[np.ndarray]:
 
 
 def _sweep(
-    fg: np.ndarray, bg: np.ndarray, image: np.ndarray, alpha: np.ndarray, idx: np.ndarray, iterations: int
+    state: np.ndarray,
+    pos: np.ndarray,
+    nb_pos: list[np.ndarray],
+    colour: np.ndarray,
+    a0: np.ndarray,
+    nb_alpha: list[np.ndarray],
+    iterations: int,
 ) -> None:
-    """Jacobi sweeps updating fg and bg (flat N x 3) in place at the pixels idx."""
-    height, width = alpha.shape
-    flat_alpha = alpha.ravel()
-    flat_image = image.reshape(-1, 3)[idx]
-    a0 = flat_alpha[idx]
+    """Jacobi sweeps of the 2x2 solve on rows `pos` of state (N x 6: foreground | background)."""
     a1 = 1.0 - a0
-    nbs = _neighbours(idx, width, height)
-    weights = [EPS_R + OMEGA * np.abs(a0 - flat_alpha[nb]) for nb in nbs]
-    wsum = sum(weights)
-    a00 = a0 * a0 + wsum
-    a11 = a1 * a1 + wsum
-    a01 = a0 * a1
-    det = (a00 * a11 - a01 * a01)[:, None]
+    weights = [(EPS_R + OMEGA * np.abs(a0 - na))[:, None] for na in nb_alpha]
+    wsum = sum(weights)[:, 0]
+    a00 = (a0 * a0 + wsum)[:, None]
+    a11 = (a1 * a1 + wsum)[:, None]
+    a01 = (a0 * a1)[:, None]
+    det = a00 * a11 - a01 * a01
+    fg_rhs, bg_rhs = a0[:, None] * colour, a1[:, None] * colour
     for _ in range(iterations):
-        sum_f = sum(w[:, None] * fg[nb] for w, nb in zip(weights, nbs))
-        sum_b = sum(w[:, None] * bg[nb] for w, nb in zip(weights, nbs))
-        b0 = a0[:, None] * flat_image + sum_f
-        b1 = a1[:, None] * flat_image + sum_b
-        fg[idx] = np.clip((a11[:, None] * b0 - a01[:, None] * b1) / det, 0.0, 1.0)
-        bg[idx] = np.clip((a00[:, None] * b1 - a01[:, None] * b0) / det, 0.0, 1.0)
+        smooth = sum(w * state[p] for w, p in zip(weights, nb_pos, strict=False))
+        b0 = fg_rhs + smooth[:, :3]
+        b1 = bg_rhs + smooth[:, 3:]
+        state[pos, :3] = np.clip((a11 * b0 - a01 * b1) / det, 0.0, 1.0)
+        state[pos, 3:] = np.clip((a00 * b1 - a01 * b0) / det, 0.0, 1.0)
 
 
-def estimate_foreground(image: np.ndarray, alpha: np.ndarray, iterations: int) -> np.ndarray:
-    """Foreground colour (float32 HxWx3 in [0, 1]) for an RGB uint8 image and its alpha."""
+def _pyramid(image: np.ndarray, alpha: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image uint8, alpha) per level, coarse to fine, sizes side**(level/levels)."""
     height, width = alpha.shape
-    full = image.astype(np.float32) / 255.0
-    alpha = alpha.astype(np.float32)
     levels = max(1, math.ceil(math.log2(max(height, width))))
-    fg = np.zeros((1, 1, 3), np.float32)
-    bg = np.zeros((1, 1, 3), np.float32)
-    for level in range(levels + 1):
+    out = [(image, alpha)]
+    for level in range(levels - 1, -1, -1):
         w = max(1, round(width ** (level / levels)))
         h = max(1, round(height ** (level / levels)))
-        img = resize(full, w, h)
-        a = resize(alpha, w, h)
-        fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 3)
-        bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 3)
-        if w * h <= FULL_LEVEL_PIXELS:
-            idx = np.arange(w * h)
+        img, a = out[-1]
+        out.append(
+            (
+                cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA),
+                cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA),
+            )
+        )
+    return out[::-1]
+
+
+def _solve_dense(state: np.ndarray, img: np.ndarray, a: np.ndarray, iterations: int) -> np.ndarray:
+    """One dense level: every pixel on small levels, the edge band on larger ones."""
+    h, w = a.shape
+    colour = img.reshape(-1, 3).astype(np.float32) / 255.0
+    flat_a = a.ravel()
+    flat = state.reshape(-1, 6)
+    if w * h <= FULL_LEVEL_PIXELS:
+        idx = np.arange(w * h)
+    else:
+        flat[flat_a >= ALPHA_CEIL, :3] = colour[flat_a >= ALPHA_CEIL]
+        flat[flat_a <= ALPHA_FLOOR, 3:] = colour[flat_a <= ALPHA_FLOOR]
+        idx = np.flatnonzero(cv2.dilate(edge_band(a).astype(np.uint8), np.ones((3, 3), np.uint8)))
+    nbs = _neighbours(idx, w, h)
+    sweeps = SMALL_ITERATIONS if min(w, h) <= SMALL_SIDE else iterations
+    _sweep(flat, idx, nbs, colour[idx], flat_a[idx], [flat_a[n] for n in nbs], sweeps)
+    return state
+
+
+class _Sparse:
+    """Foreground/background values on a sorted pixel list of one level, over a dense fallback."""
+
+    def __init__(self, base: np.ndarray) -> None:
+        self.base = base
+        self.pixels: np.ndarray | None = None
+        self.values = np.zeros((0, 6), np.float32)
+        self.size = (base.shape[1], base.shape[0])
+
+    def lookup(self, ys: np.ndarray, xs: np.ndarray, width: int, height: int) -> np.ndarray:
+        """Nearest-level values at pixels (ys, xs) of a finer (width, height) level."""
+        bh, bw = self.base.shape[:2]
+        out = self.base[(ys * bh) // height, (xs * bw) // width].copy()
+        if self.pixels is not None:
+            pw, ph = self.size
+            flat = ((ys * ph) // height) * pw + (xs * pw) // width
+            pos = np.minimum(np.searchsorted(self.pixels, flat), self.pixels.size - 1)
+            found = self.pixels[pos] == flat
+            out[found] = self.values[pos[found]]
+        return out
+
+    def solve(self, img: np.ndarray, a: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+        """Solve one level on its band; returns (band flat indices, their values)."""
+        h, w = a.shape
+        band = np.flatnonzero(cv2.dilate(edge_band(a).astype(np.uint8), np.ones((3, 3), np.uint8)))
+        nbs = _neighbours(band, w, h)
+        pixels = np.unique(np.concatenate([band] + nbs))
+        ys, xs = np.divmod(pixels, w)
+        values = self.lookup(ys, xs, w, h)
+        colour = img.reshape(-1, 3)[pixels].astype(np.float32) / 255.0
+        pa = a.ravel()[pixels]
+        values[pa >= ALPHA_CEIL, :3] = colour[pa >= ALPHA_CEIL]
+        values[pa <= ALPHA_FLOOR, 3:] = colour[pa <= ALPHA_FLOOR]
+        pos = np.searchsorted(pixels, band)
+        nb_pos = [np.searchsorted(pixels, n) for n in nbs]
+        _sweep(values, pos, nb_pos, colour[pos], pa[pos], [pa[p] for p in nb_pos], iterations)
+        self.pixels, self.values, self.size = pixels, values, (w, h)
+        return band, values[pos]
+
+
+def foreground_in_band(
+    image: np.ndarray, alpha: np.ndarray, iterations: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated foreground (N x 3 float in [0, 1]) at the flat indices of the edge band."""
+    levels = _pyramid(image, alpha.astype(np.float32))
+    state = np.zeros((1, 1, 6), np.float32)
+    sparse: _Sparse | None = None
+    band, values = np.zeros(0, np.int64), np.zeros((0, 6), np.float32)
+    for img, a in levels:
+        h, w = a.shape
+        if w * h <= DENSE_LEVEL_PIXELS:
+            state = cv2.resize(state, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 6)
+            state = _solve_dense(state, img, a, iterations)
+            band = np.flatnonzero(edge_band(a))
+            values = state.reshape(-1, 6)[band]
         else:
-            fg[a >= ALPHA_CEIL] = img[a >= ALPHA_CEIL]
-            bg[a <= ALPHA_FLOOR] = img[a <= ALPHA_FLOOR]
-            band = cv2.dilate(edge_band(a).astype(np.uint8), np.ones((3, 3), np.uint8))
-            idx = np.flatnonzero(band)
-        sweeps = SMALL_ITERATIONS if min(w, h) <= SMALL_SIDE else iterations
-        flat_fg, flat_bg = fg.reshape(-1, 3), bg.reshape(-1, 3)
-        _sweep(flat_fg, flat_bg, img, a, idx, sweeps)
-    return fg
+            sparse = sparse or _Sparse(state)
+            band, values = sparse.solve(img, a, iterations)
+    inside = edge_band(alpha).ravel()[band]
+    return band[inside], values[inside, :3]
 
 
 def decontaminate(image: np.ndarray, alpha: np.ndarray, iterations: int, margin: int = 8) -> np.ndarray:
@@ -98,11 +169,13 @@ def decontaminate(image: np.ndarray, alpha: np.ndarray, iterations: int, margin:
     band = edge_band(alpha)
     if not band.any():
         return image.copy()
-    ys, xs = np.nonzero(band.any(axis=1))[0], np.nonzero(band.any(axis=0))[0]
+    ys, xs = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
     y0, y1 = max(0, ys[0] - margin), min(alpha.shape[0], ys[-1] + margin + 1)
     x0, x1 = max(0, xs[0] - margin), min(alpha.shape[1], xs[-1] + margin + 1)
-    fg = estimate_foreground(image[y0:y1, x0:x1], alpha[y0:y1, x0:x1], iterations)
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    idx, fg = foreground_in_band(crop, np.ascontiguousarray(alpha[y0:y1, x0:x1]), iterations)
+    patch = crop.reshape(-1, 3).copy()
+    patch[idx] = np.clip(fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out = image.copy()
-    crop_band = band[y0:y1, x0:x1]
-    out[y0:y1, x0:x1][crop_band] = np.clip(fg[crop_band] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = patch.reshape(crop.shape)
     return out

@@ -125,10 +125,14 @@ class MaskParams(_Params):
     clean: bool = True
     decontaminate: bool = True
     white_on_white: bool = True
-    guide_radius: int = Field(2, ge=1, le=32, description="guided filter radius in mask pixels")
+    align: bool = Field(True, description="undo a global offset between the model's mask and the photo")
+    guide_radius: int = Field(3, ge=1, le=32, description="guided filter radius in mask pixels")
     guide_eps: float = Field(1e-3, gt=0, le=1, description="guided filter regularisation")
     confidence_power: float = Field(
         4.0, ge=0.5, le=32, description="how strongly confident mask areas override the guided result"
+    )
+    sharpen: float = Field(
+        2.0, ge=1, le=8, description="max steepening of the guided edge ramp where the model is decided"
     )
     island_ratio: float = Field(
         0.01, ge=0, le=0.5, description="drop blobs lighter than this share of the largest blob"
@@ -145,6 +149,7 @@ class MaskParams(_Params):
     white_level: float = Field(
         0.8, ge=0, le=1, description="backdrops brighter than this count as studio white"
     )
+    white_radius: int = Field(2, ge=1, le=32, description="white-on-white window radius in mask pixels")
     white_gain: float = Field(
         8.0, ge=1, le=64, description="contrast gain for near-white objects before snapping edges"
     )
@@ -180,13 +185,13 @@ class ShadowParams(_Params):
     """Shadow under the product: ratios are relative to the placed object's height."""
 
     mode: Literal["none", "drop", "natural"] = "drop"
-    opacity: float = Field(0.3, ge=0, le=1, description="cast shadow opacity")
-    blur: float = Field(0.03, ge=0, le=0.5, description="cast shadow blur sigma / object height")
-    offset: float = Field(0.02, ge=0, le=0.5, description="cast shadow shift / object height")
+    opacity: float = Field(0.35, ge=0, le=1, description="cast shadow opacity")
+    blur: float = Field(0.04, ge=0, le=0.5, description="cast shadow blur sigma / object height")
+    offset: float = Field(0.03, ge=0, le=0.5, description="cast shadow shift / object height")
     direction: float = Field(90.0, ge=0, le=360, description="shift direction, degrees clockwise from +x")
     squash: float = Field(0.12, ge=0.01, le=1, description="cast shadow height / object height")
-    contact_opacity: float = Field(0.55, ge=0, le=1, description="contact shadow opacity")
-    contact_blur: float = Field(0.006, ge=0, le=0.1, description="contact shadow blur / object height")
+    contact_opacity: float = Field(0.45, ge=0, le=1, description="contact shadow opacity")
+    contact_blur: float = Field(0.012, ge=0, le=0.1, description="contact shadow blur / object height")
     color: Color = "000000"
     strength: float = Field(1.0, ge=0, le=2, description="natural mode: scale of the photo's shadow")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from postprocess import branding as _branding
@@ -20,7 +21,9 @@ __all__ = ["compose", "cutout", "load_template", "refine_alpha", "render_templat
 def _check_image(image: np.ndarray, name: str, channels: tuple[int, ...]) -> None:
     """Raise ValueError unless image is uint8 HxWxC with an allowed channel count."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in channels:
-        raise ValueError(f"{name} must be uint8 HxWx{'/'.join(map(str, channels))}, got {image.dtype} {image.shape}")
+        raise ValueError(
+            f"{name} must be uint8 HxWx{'/'.join(map(str, channels))}, got {image.dtype} {image.shape}"
+        )
 
 
 def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarray:
@@ -28,16 +31,24 @@ def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.
     height, width = image.shape[:2]
     mask = np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0)
     if params.refine:
-        alpha = guided_upsample(image, mask, params.guide_radius, params.guide_eps, params.confidence_power)
+        alpha = guided_upsample(
+            image,
+            mask,
+            params.guide_radius,
+            params.guide_eps,
+            params.confidence_power,
+            params.sharpen,
+            params.align,
+        )
     else:
         alpha = upsample(working_grid(mask), width, height)
     if params.clean:
         alpha = clean(alpha, params.island_ratio, params.thin_ratio, params.hole_ratio, params.erode_ratio)
     if params.white_on_white:
         alpha = refine_white_on_white(
-            image, alpha, mask, params.guide_radius, params.guide_eps, params.white_gain, params.white_level
+            image, alpha, mask, params.white_radius, params.guide_eps, params.white_gain, params.white_level
         )
-    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    return np.clip(alpha, 0.0, 1.0, out=alpha.astype(np.float32, copy=False))
 
 
 def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarray:
@@ -50,9 +61,14 @@ def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarra
     if mask.ndim != 2:
         raise ValueError(f"mask must be HxW, got shape {mask.shape}")
     alpha = refine_alpha(image, mask, params)
-    alpha8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    rgb = decontaminate(image, alpha8 / np.float32(255.0), params.foreground_iterations) if params.decontaminate else image
-    return np.dstack([rgb, alpha8])
+    alpha8 = cv2.convertScaleAbs(alpha, alpha=255.0)
+    rgba = np.empty((*alpha8.shape, 4), np.uint8)
+    rgba[..., 3] = alpha8
+    if params.decontaminate:
+        rgba[..., :3] = decontaminate(image, alpha8 / np.float32(255.0), params.foreground_iterations)
+    else:
+        rgba[..., :3] = image
+    return rgba
 
 
 def compose(

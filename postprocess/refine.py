@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
 WORK_MAX_SIDE = 1536
+TILE = 128
+UNSURE = 0.02
+DECIDED_LOW = 0.5
+DECIDED_HIGH = 0.8
+MIN_RESPONSE = 0.5
+MAX_SHIFT = 3.0
+MIN_SHIFT = 0.25
 
 
 def box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -18,14 +27,32 @@ def resize(x: np.ndarray, width: int, height: int) -> np.ndarray:
     """Area-average when shrinking, bilinear when growing."""
     if (x.shape[1], x.shape[0]) == (width, height):
         return x
-    shrink = width < x.shape[1] and height < x.shape[0]
-    return cv2.resize(x, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    smaller = width < x.shape[1] and height < x.shape[0]
+    return cv2.resize(x, (width, height), interpolation=cv2.INTER_AREA if smaller else cv2.INTER_LINEAR)
+
+
+def shrink(x: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Fast area-average downscale for statistics (may drop a few right/bottom pixels).
+
+    OpenCV's area resize is only fast for exact integer factors, so an integer step on a
+    cropped view comes first and a small final resize second.
+    """
+    factor = min(x.shape[1] // width, x.shape[0] // height)
+    if factor >= 2:
+        h, w = x.shape[0] // factor, x.shape[1] // factor
+        x = cv2.resize(x[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA)
+    return resize(x, width, height)
 
 
 def guided_coefficients(
     guide: np.ndarray, src: np.ndarray, radius: int, eps: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Colour guided filter (He et al.): per-pixel linear model src ~ a.guide + b, smoothed."""
+    """Colour guided filter (He et al.): per-pixel linear model src ~ a.guide + b, smoothed.
+
+    Moments are taken in float64: float32 running box sums lose the tiny variances that a
+    small eps has to resolve.
+    """
+    guide, src = guide.astype(np.float64), src.astype(np.float64)
     mean_i = box(guide, radius)
     mean_p = box(src, radius)
     cov = box(guide * src[..., None], radius) - mean_i * mean_p[..., None]
@@ -44,40 +71,52 @@ def guided_coefficients(
     inv22 = s00 * s11 - s01 * s01
     det = s00 * inv00 + s01 * inv01 + s02 * inv02
     c0, c1, c2 = cov[..., 0], cov[..., 1], cov[..., 2]
-    a = np.dstack(
-        [
-            inv00 * c0 + inv01 * c1 + inv02 * c2,
-            inv01 * c0 + inv11 * c1 + inv12 * c2,
-            inv02 * c0 + inv12 * c1 + inv22 * c2,
-        ]
-    ) / det[..., None]
+    a = (
+        np.dstack(
+            [
+                inv00 * c0 + inv01 * c1 + inv02 * c2,
+                inv01 * c0 + inv11 * c1 + inv12 * c2,
+                inv02 * c0 + inv12 * c1 + inv22 * c2,
+            ]
+        )
+        / det[..., None]
+    )
     b = mean_p - np.einsum("hwc,hwc->hw", a, mean_i)
-    return box(a, radius), box(b, radius)
+    return box(a, radius).astype(np.float32), box(b, radius).astype(np.float32)
 
 
-def apply_coefficients(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Evaluate a.image + b at the image's resolution after bilinear upsampling of a and b."""
+def active_tiles(active: np.ndarray, width: int, height: int, tile: int = TILE) -> list[tuple[slice, slice]]:
+    """Full-res tiles whose footprint touches an active cell of a low-res grid (with 1-cell margin)."""
+    grown = cv2.dilate(active.astype(np.uint8) * 255, np.ones((3, 3), np.uint8))
+    rows, cols = -(-height // tile), -(-width // tile)
+    hit = cv2.resize(grown, (cols, rows), interpolation=cv2.INTER_AREA) > 0
+    return [
+        (slice(r * tile, min(height, (r + 1) * tile)), slice(c * tile, min(width, (c + 1) * tile)))
+        for r, c in zip(*np.nonzero(hit), strict=False)
+    ]
+
+
+def sample_tile(low: np.ndarray, rows: slice, cols: slice, width: int, height: int) -> np.ndarray:
+    """Bilinear upsampling of a low-res field to full (width, height), evaluated on one tile only."""
+    sx, sy = low.shape[1] / width, low.shape[0] / height
+    matrix = np.array(
+        [[sx, 0.0, (cols.start + 0.5) * sx - 0.5], [0.0, sy, (rows.start + 0.5) * sy - 0.5]], np.float32
+    )
+    size = (cols.stop - cols.start, rows.stop - rows.start)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(low, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+def guided_tiles(
+    image: np.ndarray, a: np.ndarray, b: np.ndarray, active: np.ndarray
+) -> Iterator[tuple[slice, slice, np.ndarray]]:
+    """Yield (rows, cols, a.image + b) on each full-res tile near an active low-res cell."""
     height, width = image.shape[:2]
-    a_up = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
-    out = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
-    scale = np.float32(1.0 / 255.0)
-    for c in range(3):
-        out += cv2.multiply(image[..., c], a_up[..., c], scale=scale, dtype=cv2.CV_32F)
-    return out
-
-
-def fast_guided_filter(
-    image: np.ndarray, src: np.ndarray, radius: int, eps: float, guide: np.ndarray | None = None
-) -> np.ndarray:
-    """Fast guided filter (He & Sun 2015): coefficients on src's grid, applied at full res.
-
-    `guide` is an optional float guide already at src's grid (defaults to the shrunk image).
-    """
-    h, w = src.shape
-    if guide is None:
-        guide = resize(image, w, h).astype(np.float32) / 255.0
-    a, b = guided_coefficients(guide, src.astype(np.float32), radius, eps)
-    return apply_coefficients(image, a, b)
+    coeffs = np.dstack([a, b]).astype(np.float32)
+    for rows, cols in active_tiles(active, width, height):
+        ab = sample_tile(coeffs, rows, cols, width, height)
+        pixels = image[rows, cols].astype(np.float32) * np.float32(1.0 / 255.0)
+        yield rows, cols, np.einsum("hwc,hwc->hw", ab[..., :3], pixels) + ab[..., 3]
 
 
 def working_grid(mask: np.ndarray) -> np.ndarray:
@@ -92,14 +131,64 @@ def upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def _edges(plane: np.ndarray) -> np.ndarray:
+    """Gradient magnitude (Sobel)."""
+    return cv2.magnitude(cv2.Sobel(plane, cv2.CV_32F, 1, 0), cv2.Sobel(plane, cv2.CV_32F, 0, 1))
+
+
+def align_to_image(low: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """The mask translated onto the photo's edges when the model's output is globally offset.
+
+    Phase correlation of mask and photo gradients; applied only for a clear peak and a shift
+    of at most MAX_SHIFT mask pixels, so scenes without a trustworthy match are left alone.
+    """
+    lum = np.ascontiguousarray(guide.mean(axis=2, dtype=np.float32))
+    window = cv2.createHanningWindow((low.shape[1], low.shape[0]), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(_edges(lum), _edges(low), window)
+    if response < MIN_RESPONSE or np.hypot(dx, dy) > MAX_SHIFT or np.hypot(dx, dy) < MIN_SHIFT:
+        return low
+    matrix = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]], np.float32)
+    return cv2.warpAffine(low, matrix, (low.shape[1], low.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def edge_sharpness(low: np.ndarray, radius: int, sharpen: float) -> np.ndarray:
+    """Per-cell contrast gain for the guided ramp, so real soft alpha stays soft.
+
+    Up to `sharpen` where the model's neighbourhood is binary (a confident edge or a thin
+    line on clean background), 1 where it is broadly unsure (glass, motion blur, hair).
+    """
+    decided = box(np.abs(low * 2.0 - 1.0), radius)
+    return 1.0 + (sharpen - 1.0) * np.clip((decided - DECIDED_LOW) / (DECIDED_HIGH - DECIDED_LOW), 0.0, 1.0)
+
+
 def guided_upsample(
-    image: np.ndarray, mask: np.ndarray, radius: int, eps: float, confidence_power: float
+    image: np.ndarray,
+    mask: np.ndarray,
+    radius: int,
+    eps: float,
+    confidence_power: float,
+    sharpen: float,
+    align: bool,
 ) -> np.ndarray:
-    """Full-res alpha: guided result where the model is unsure, the model's own answer where sure."""
+    """Full-res alpha: guided result where the model is unsure, the model's own answer where sure.
+
+    Coefficients are fitted on the mask's grid (fast guided filter, He & Sun 2015) and only
+    evaluated at full resolution on tiles where the model is unsure; the guided ramp is then
+    steepened around confident edges (see edge_sharpness).
+    """
     height, width = image.shape[:2]
     low = working_grid(mask)
-    soft = np.clip(fast_guided_filter(image, low, radius, eps), 0.0, 1.0)
+    guide = resize(image, low.shape[1], low.shape[0]).astype(np.float32) / 255.0
+    if align:
+        low = align_to_image(low, guide)
+    a, b = guided_coefficients(guide, low, radius, eps)
+    gain = edge_sharpness(low, radius, sharpen)
     plain = upsample(low, width, height)
-    confidence = np.abs(plain * 2.0 - 1.0) ** confidence_power
-    hard = (plain > 0.5).astype(np.float32)
-    return soft + confidence * (hard - soft)
+    alpha = cv2.threshold(plain, 0.5, 1.0, cv2.THRESH_BINARY)[1]
+    unsure = (low > UNSURE) & (low < 1.0 - UNSURE)
+    for rows, cols, soft in guided_tiles(image, a, b, unsure):
+        hard = alpha[rows, cols]
+        confidence = np.abs(plain[rows, cols] * 2.0 - 1.0) ** confidence_power
+        soft = np.clip((soft - 0.5) * sample_tile(gain, rows, cols, width, height) + 0.5, 0.0, 1.0)
+        alpha[rows, cols] = soft + confidence * (hard - soft)
+    return alpha

@@ -10,10 +10,12 @@ import numpy as np
 from postprocess.background import estimate_backdrop
 from postprocess.layout import Placement, warp
 from postprocess.params import ShadowParams
-from postprocess.refine import resize
+from postprocess.refine import resize, shrink
 
 NATURAL_SIDE = 512
-FREE_ALPHA = 0.02
+SHADOW_SIDE = 384
+CONTACT_SQUASH = 0.04
+DEBRIS_SIZE = 0.015
 
 
 def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
@@ -24,7 +26,7 @@ def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
 def _floor_projection(alpha: np.ndarray, rect: tuple[int, int, int, int], squash: float) -> np.ndarray:
     """The silhouette squashed vertically onto its own base line (half above, half below)."""
     left, top, tw, th = rect
-    height, width = alpha.shape
+    height, _width = alpha.shape
     flat_h = max(1, round(th * squash))
     flat = cv2.resize(alpha[top : top + th, left : left + tw], (tw, flat_h), interpolation=cv2.INTER_AREA)
     out = np.zeros_like(alpha)
@@ -42,37 +44,51 @@ def _shift(plane: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def drop_shadow(alpha: np.ndarray, rect: tuple[int, int, int, int], params: ShadowParams) -> np.ndarray:
-    """Tight contact shadow at the base plus a wider, offset, blurred cast shadow."""
-    th = rect[3]
-    contact = _blur(_floor_projection(alpha, rect, 0.04), params.contact_blur * th)
+    """Tight contact shadow at the base plus a wider, offset, blurred cast shadow.
+
+    Computed with the object at most SHADOW_SIDE px tall (shadows are smooth), then upscaled.
+    """
+    height, width = alpha.shape
+    scale = min(1.0, SHADOW_SIDE / max(rect[2], rect[3]))
+    sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
+    small = resize(alpha, sw, sh)
+    left, top = min(sw - 1, int(rect[0] * scale)), min(sh - 1, int(rect[1] * scale))
+    tw = max(1, min(sw - left, round(rect[2] * scale)))
+    th = max(1, min(sh - top, round(rect[3] * scale)))
+    rect = (left, top, tw, th)
+    contact = _blur(_floor_projection(small, rect, CONTACT_SQUASH), params.contact_blur * th)
     contact = np.clip(contact * 1.5, 0.0, 1.0) * params.contact_opacity
     angle = math.radians(params.direction)
     dx, dy = params.offset * th * math.cos(angle), params.offset * th * math.sin(angle)
-    cast = _blur(_shift(_floor_projection(alpha, rect, params.squash), dx, dy), params.blur * th)
-    cast = cast * params.opacity
-    return 1.0 - (1.0 - contact) * (1.0 - cast)
+    cast = _blur(_shift(_floor_projection(small, rect, params.squash), dx, dy), params.blur * th)
+    shade = 1.0 - (1.0 - contact) * (1.0 - cast * params.opacity)
+    return cv2.resize(shade, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def photo_shadow(rgba: np.ndarray, strength: float) -> tuple[np.ndarray, float]:
     """The photo's floor shadow as opacity at reduced scale, from darkening below the object.
 
-    Needs the original photo under transparent pixels (as `cutout` leaves it). Returns the map
-    and the scale it was computed at.
+    Needs the original photo under fully transparent pixels (as `cutout` leaves it); other
+    pixels get the shadow spread in from their neighbours. A horizontal opening drops dust
+    and small parts on the floor (compact) while keeping shadows (wide and flat). Returns
+    the map and its scale.
     """
     height, width = rgba.shape[:2]
-    alpha = rgba[..., 3].astype(np.float32) / 255.0
-    backdrop = estimate_backdrop(rgba[..., :3], alpha)
     scale = min(1.0, NATURAL_SIDE / max(height, width))
     w, h = max(2, round(width * scale)), max(2, round(height * scale))
-    small = resize(rgba[..., :3], w, h).astype(np.float32).mean(axis=2) / 255.0
-    a = resize(alpha, w, h)
+    small = shrink(rgba, w, h)
+    a = small[..., 3].astype(np.float32) / 255.0
+    free = (shrink((rgba[..., 3] > 0).astype(np.float32), w, h) <= 0.0).astype(np.float32)
+    backdrop = estimate_backdrop(small[..., :3], a)
     ref = backdrop.at(w, h).mean(axis=2)
-    darkening = np.where(ref > 0.05, 1.0 - small / np.maximum(ref, 0.05), 0.0)
+    lum = small[..., :3].astype(np.float32).mean(axis=2) / 255.0
+    darkening = np.where(ref > 0.05, 1.0 - lum / np.maximum(ref, 0.05), 0.0)
     darkening = cv2.GaussianBlur(darkening.astype(np.float32), (0, 0), 1.0)
+    debris = np.ones((1, 2 * max(1, round(DEBRIS_SIZE * max(w, h))) + 1), np.uint8)
+    darkening = cv2.morphologyEx(darkening, cv2.MORPH_OPEN, debris)
     floor = 3.0 * backdrop.noise / max(float(np.median(ref)), 0.05)
     ramp = np.clip((darkening - floor) / floor, 0.0, 1.0)
     shade = np.clip(darkening, 0.0, 1.0) * ramp * _below_object(a)
-    free = (a < FREE_ALPHA).astype(np.float32)
     spread = _blur(shade * free, 2.0) / np.maximum(_blur(free, 2.0), 1e-3)
     shade = np.where(free > 0, shade, spread)
     return np.clip(shade * strength, 0.0, 1.0).astype(np.float32), scale

@@ -1,10 +1,15 @@
-"""Snap mask edges of near-white products on a white studio backdrop.
+"""Re-estimate alpha where a near-white product meets a white studio backdrop.
 
-Where product and backdrop are almost equally bright the general guided refine sees no edge
-(guide variance below eps) and falls back to the model's blurry answer. Here the photo is
-normalised by a backdrop model fitted on the border, and a guided filter with contrast gain
-(eps / gain^2) snaps alpha to the faint edges - only inside the model's uncertainty band and
-only where the pixels are close to the backdrop colour.
+Where product and backdrop are almost equally bright the guided refine sees no usable edge
+and keeps the model's blurry, often bloated answer. Here, on the mask's grid and only in
+the model's uncertainty band, alpha is re-estimated from colour: each pixel is projected
+onto the line from the backdrop colour (a smooth model fitted on the image border) to the
+local product colour (averaged from confidently-foreground pixels nearby), capped by the
+same projection on chroma alone, which floor shadows cannot fake. Band pixels that match
+the backdrop within noise and connect to open background are set to zero, which removes the
+model's halo. Where the contrast is well above the noise, the corrected mask is carried to
+full resolution by a guided filter on the backdrop-normalised photo with contrast gain
+(eps / gain^2). Runs only when the backdrop is studio white.
 """
 
 from __future__ import annotations
@@ -13,18 +18,103 @@ import cv2
 import numpy as np
 
 from postprocess.background import estimate_backdrop
-from postprocess.refine import apply_coefficients, box, guided_coefficients, resize, working_grid
+from postprocess.cleanup import disk
+from postprocess.refine import (
+    active_tiles,
+    box,
+    guided_coefficients,
+    guided_tiles,
+    resize,
+    sample_tile,
+    working_grid,
+)
 
 UNSURE_LOW = 0.02
 UNSURE_HIGH = 0.98
-NEAR_WHITE = 0.12
+SURE_FOREGROUND = 0.9
+SURE_BACKGROUND = 0.02
+NEAR_WHITE = 0.25
+MIN_SNR = 4.0
+BACKDROP_Z = 3.0
+NOISE_SAMPLES = 20000
+PRODUCT_SIGMA = 1.0
 
 
 def uncertainty_band(mask: np.ndarray, radius: int) -> np.ndarray:
     """Where the model's mask is neither clearly 0 nor clearly 1, widened by radius."""
     unsure = ((mask > UNSURE_LOW) & (mask < UNSURE_HIGH)).astype(np.uint8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * radius + 1, 4 * radius + 1))
-    return cv2.dilate(unsure, kernel).astype(np.float32)
+    return cv2.dilate(unsure, disk(radius)).astype(np.float32)
+
+
+def _local_mean(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised convolution: Gaussian mean of values where weights are set."""
+    num = cv2.GaussianBlur(values * weights[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(weights, (0, 0), sigma)
+    return num / np.maximum(den, 1e-6)[..., None]
+
+
+def _noise(diff: np.ndarray, background: np.ndarray) -> float:
+    """Robust standard deviation of the backdrop residual on sure-background pixels."""
+    values = diff[background > 0][:: max(1, int(np.count_nonzero(background)) // NOISE_SAMPLES)]
+    if values.size < 16:
+        return 1.0 / 255.0
+    spread = 1.4826 * np.median(np.abs(values - np.median(values, axis=0)), axis=0)
+    return max(float(np.linalg.norm(spread)), 0.5 / 255.0)
+
+
+def _project(diff: np.ndarray, contrast: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha as projection of diff onto contrast, trust from the contrast's signal-to-noise)."""
+    strength = np.linalg.norm(contrast, axis=2)
+    alpha = np.einsum("hwc,hwc->hw", diff, contrast) / np.maximum(strength**2, 1e-8)
+    return np.clip(alpha, 0.0, 1.0), np.clip(strength / (MIN_SNR * noise) - 1.0, 0.0, 1.0)
+
+
+def _chroma(vectors: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+    """Components orthogonal to the backdrop colour: blind to shadows, which only darken it."""
+    unit = backdrop / np.maximum(np.linalg.norm(backdrop, axis=2, keepdims=True), 1e-6)
+    return vectors - np.einsum("hwc,hwc->hw", vectors, unit)[..., None] * unit
+
+
+def open_backdrop(diff: np.ndarray, low: np.ndarray, sure_bg: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Band pixels whose 3x3 mean matches the backdrop within noise and connect to sure background."""
+    smooth = box(diff, 1)
+    candidates = (band > 0) | (low < SURE_BACKGROUND)
+    like = ((np.linalg.norm(smooth, axis=2) < BACKDROP_Z * _noise(smooth, sure_bg)) & candidates) | (
+        sure_bg > 0
+    )
+    _, labels = cv2.connectedComponents(like.astype(np.uint8), connectivity=4)
+    outside = np.zeros(labels.max() + 1, bool)
+    outside[labels[sure_bg > 0]] = True
+    outside[0] = False
+    return (outside[labels] & (band > 0)).astype(np.float32)
+
+
+def corrected_mask(
+    small: np.ndarray, backdrop: np.ndarray, low: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(colour-based alpha on the mask grid, trust in it, open backdrop region).
+
+    Alpha is the projection of (pixel - backdrop) onto (product - backdrop); where product
+    and backdrop also differ in chroma, the shadow-blind chroma projection caps it so that
+    floor shadows next to the product are not taken for product. Band pixels that look
+    exactly like the open backdrop are background whatever the product looks like.
+    """
+    diff = small - backdrop
+    sure_fg = cv2.erode((low > SURE_FOREGROUND).astype(np.uint8), disk(1)).astype(np.float32)
+    sure_bg = cv2.erode((low < SURE_BACKGROUND).astype(np.uint8), disk(2 * radius))
+    band = uncertainty_band(low, radius)
+    noise = _noise(diff, sure_bg)
+    contrast = _local_mean(small, sure_fg, PRODUCT_SIGMA * radius) - backdrop
+    alpha, trust = _project(diff, contrast, noise)
+    chroma_diff = _chroma(diff, backdrop)
+    chroma_alpha, chroma_trust = _project(
+        chroma_diff, _chroma(contrast, backdrop), _noise(chroma_diff, sure_bg)
+    )
+    alpha = alpha + chroma_trust * (np.minimum(alpha, chroma_alpha) - alpha)
+    near = np.clip(2.0 - 2.0 * np.linalg.norm(contrast, axis=2) / NEAR_WHITE, 0.0, 1.0)
+    close_to_product = np.clip(cv2.GaussianBlur(sure_fg, (0, 0), 3.0 * radius) * 8.0, 0.0, 1.0)
+    weight = trust * near * close_to_product * band
+    return alpha.astype(np.float32), weight.astype(np.float32), open_backdrop(diff, low, sure_bg, band)
 
 
 def refine_white_on_white(
@@ -36,21 +126,30 @@ def refine_white_on_white(
     gain: float,
     white_level: float,
 ) -> np.ndarray:
-    """Alpha with edges re-snapped where product and white backdrop are nearly equal."""
-    backdrop = estimate_backdrop(image, alpha)
-    if backdrop.brightness() < white_level:
-        return alpha
+    """Alpha re-estimated from colour where product and white backdrop are nearly equal."""
     low = working_grid(mask)
     h, w = low.shape
-    small = resize(image, w, h).astype(np.float32) / 255.0
-    backdrop_small = backdrop.at(w, h)
-    guide = small - backdrop_small
-    closeness = np.clip(1.0 - box(np.abs(guide).max(axis=2), radius) / NEAR_WHITE, 0.0, 1.0)
-    weight = closeness * uncertainty_band(low, radius)
-    if weight.max() <= 0.0:
+    small8 = resize(image, w, h)
+    small = small8.astype(np.float32) / 255.0
+    current = resize(alpha, w, h)
+    backdrop = estimate_backdrop(small8, current)
+    if backdrop.brightness() < white_level:
         return alpha
-    a, b = guided_coefficients(guide, resize(alpha, w, h), radius, eps / gain**2)
-    b = b - np.einsum("hwc,hwc->hw", a, backdrop_small)
-    snapped = np.clip(apply_coefficients(image, a, b), 0.0, 1.0)
-    full_weight = cv2.resize(box(weight, radius), (alpha.shape[1], alpha.shape[0]), interpolation=cv2.INTER_LINEAR)
-    return alpha + full_weight * (snapped - alpha)
+    backdrop_small = backdrop.at(w, h)
+    colour_alpha, weight, backdrop_region = corrected_mask(small, backdrop_small, low, radius)
+    height, width = alpha.shape
+    out = alpha.copy()
+    if weight.max() > 0.0:
+        target = (current + weight * (colour_alpha - current)) * (1.0 - backdrop_region)
+        a, b = guided_coefficients(small - backdrop_small, target, radius, eps / gain**2)
+        b = b - np.einsum("hwc,hwc->hw", a, backdrop_small)
+        weight = np.clip(box(weight, radius) * 4.0, 0.0, 1.0)
+        for rows, cols, snapped in guided_tiles(image, a, b, weight > 0):
+            tile_weight = sample_tile(weight, rows, cols, width, height)
+            out[rows, cols] += tile_weight * (np.clip(snapped, 0.0, 1.0) - out[rows, cols])
+    backdrop_core = cv2.erode(backdrop_region, disk(1))
+    keep = 1.0 - backdrop_core
+    haze = (backdrop_core > 0) & (resize(out, w, h) > 0)
+    for rows, cols in active_tiles(haze, width, height):
+        out[rows, cols] *= sample_tile(keep, rows, cols, width, height)
+    return out
