@@ -49,15 +49,16 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180) -> Server:
-    """Start `bentoml serve service:CutoutService` and wait until /readyz says ready."""
+def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180,
+                 target: str = "service:CutoutService") -> Server:
+    """Start `bentoml serve TARGET` (this checkout's service, or a built bento's tag) and wait until /readyz."""
     port = free_port()
     env = {**os.environ, "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
            "CUTOUT_AUTH": "off",
            **(extra_env or {})}
     handle = open(log, "wb")
     process = subprocess.Popen(
-        [str(BIN / "bentoml"), "serve", "service:CutoutService", "--port", str(port), "--host", "127.0.0.1"],
+        [str(BIN / "bentoml"), "serve", target, "--port", str(port), "--host", "127.0.0.1"],
         cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = Server(f"http://127.0.0.1:{port}", env, log, process)
