@@ -28,10 +28,12 @@ from api.codecs import OutputFormat
 from api.errors import ApiError, json_errors
 from api.forms import FormText
 from api.health import HealthEndpoint, process_stats
+from api.photoroom import photoroom_app
 from api.processor import Processor, Rendered
 from api.recipe import Recipe, customised, given, load_preset
 from api.uploads import refuse_url_uploads
 from postprocess import pipeline
+from postprocess.params import MaskParams
 from runners.model_service import SETTINGS, BiRefNetRunner
 
 refuse_url_uploads()
@@ -39,6 +41,7 @@ T = TypeVar("T")
 ImageFile = Path  # any Content-Type: the format is detected from the bytes
 ZipFile = Annotated[Path, ContentType("application/zip")]
 BATCH_THREADS = 4
+RAW_MASK = MaskParams(refine=False, clean=False, decontaminate=False, white_on_white=False, align=False)
 PngFile = Annotated[Path, ContentType("image/png")]
 Quality = Annotated[int, Field(ge=1, le=100, description="JPEG/WebP quality")]
 SHADOW_FLAGS = {"true": "drop", "1": "drop", "yes": "drop", "false": "none", "0": "none", "no": "none"}
@@ -125,9 +128,11 @@ class CutoutService:
 
     @bentoml.api(route="/remove-background")
     @json_errors
-    def remove_background(self, image: ImageFile, format: Literal["png", "webp"] = "png") -> PngFile:
-        """The product cut out: RGBA at the input's full resolution."""
-        recipe = customised(load_preset("transparent"), format=format)
+    def remove_background(self, image: ImageFile, format: Literal["png", "webp"] = "png",
+                          mask: Literal["refined", "raw"] = "refined") -> PngFile:
+        """The product cut out: RGBA at the input's full resolution. `mask=raw` skips every refinement step
+        (the model's mask, only resized), to inspect what the model itself sees."""
+        recipe = customised(load_preset("transparent"), format=format, **({"mask": RAW_MASK} if mask == "raw" else {}))
         return image_response(self.processor.render(image.read_bytes(), recipe, "remove-background"))
 
     @bentoml.api(route="/process")
@@ -235,3 +240,4 @@ CutoutService.add_asgi_middleware(AccessLog)
 CutoutService.add_asgi_middleware(ApiKeyAuth, settings=SETTINGS)
 CutoutService.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.max_upload_mb * 1_000_000)
 CutoutService.add_asgi_middleware(HealthEndpoint)
+CutoutService.mount_asgi_app(photoroom_app(SETTINGS.max_upload_mb * 1_000_000, SETTINGS.api_threads), name="photoroom")

@@ -43,15 +43,17 @@ def models() -> None:
 @click.argument("source")
 @click.option("--file", "file", help="ONNX file to pick inside a snapshot folder holding several.")
 @click.option("--variant", help="Variant name to record (general, lite, ...); guessed from the file name otherwise.")
-@click.option("--size", type=int, help="Input size for ONNX models with a dynamic spatial size (default 1024).")
+@click.option("--size", type=int, help="Model input size: for checkpoints and dynamic-size ONNX models (default 1024).")
 @click.option("--output-index", type=int, default=-1, show_default=True, help="Which ONNX output holds the logits.")
 @click.option("--sha256", "expected_sha256", help="Expected SHA-256 of the downloaded or given file.")
 @click.option("--promote", is_flag=True, help="Serve this version from now on.")
+@click.option("--fp16", is_flag=True, help="Checkpoints only: export the ONNX model in half precision.")
 def import_(source: str, file: str | None, variant: str | None, size: int | None, output_index: int,
-            expected_sha256: str | None, promote: bool) -> None:
-    """Register SOURCE (ONNX file, snapshot folder, https URL or Hugging Face repo id) as a new version."""
+            expected_sha256: str | None, promote: bool, fp16: bool) -> None:
+    """Register SOURCE as a new version: an ONNX file, a PyTorch checkpoint (.pth/.safetensors, converted and
+    verified here), a Hugging Face snapshot folder, an https URL or a Hugging Face repo id."""
     tag = importer.import_model(source, file=file, variant=variant, size=size, output_index=output_index,
-                                expected_sha256=expected_sha256, promote=promote)
+                                expected_sha256=expected_sha256, promote=promote, fp16=fp16)
     current = " (current)" if store.current_tag() == tag else ""
     click.echo(f"imported {tag}{current}")
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 
-from runners import sources, store
+from runners import convert, sources, store
 
 VARIANT_HINTS = {"lite": "lite", "general": "general", "pvt": "pvt_v2_b2", "portrait": "portrait", "matting": "matting"}
 
@@ -81,10 +82,40 @@ def import_model(
     output_index: int = -1,
     expected_sha256: str | None = None,
     promote: bool = False,
+    fp16: bool = False,
 ) -> str:
     """Register SOURCE as a new `birefnet` version; promote it when asked or when nothing is served yet."""
     local = sources.resolve(source, expected_sha256)
-    onnx_path = find_onnx(local, file)
+    if convert.is_checkpoint(local):
+        tag = import_checkpoint(local, source, variant=variant, size=size or 1024, fp16=fp16)
+    else:
+        tag = import_onnx(find_onnx(local, file), source, variant=variant, size=size, output_index=output_index)
+    if promote or store.current_tag() is None:
+        store.promote(tag)
+    return tag
+
+
+def import_checkpoint(path: Path, source: str, variant: str | None, size: int, fp16: bool) -> str:
+    """Convert a PyTorch checkpoint and register the ONNX export together with the weights."""
+    with tempfile.TemporaryDirectory(prefix="cutout-convert-") as workdir:
+        try:
+            converted = convert.convert_checkpoint(path, Path(workdir), variant, size, fp16)
+        except convert.ConversionError as exc:
+            raise ModelImportError(f"{path}: {exc}") from exc
+        metadata = store.ModelMetadata(
+            variant=converted.variant,
+            input_size=converted.size,
+            dynamic_batch=True,
+            source=source,
+            sha256=sources.sha256_of(converted.onnx_path),
+            export_max_abs_diff=converted.max_abs_diff,
+        )
+        files = {store.ONNX_FILE: converted.onnx_path, convert.WEIGHTS_FILE: converted.weights_path}
+        return store.register(files, metadata, labels={"origin": "checkpoint"})
+
+
+def import_onnx(onnx_path: Path, source: str, variant: str | None, size: int | None, output_index: int) -> str:
+    """Register a ready ONNX model after reading how to feed it from the graph."""
     facts = inspect_onnx(onnx_path)
     if facts.input_size and size and facts.input_size != size:
         raise ModelImportError(f"{onnx_path} has a fixed {facts.input_size}px input; --size {size} contradicts it")
@@ -99,7 +130,4 @@ def import_model(
         source=source,
         sha256=sources.sha256_of(onnx_path),
     )
-    tag = store.register({store.ONNX_FILE: onnx_path}, metadata, labels={"origin": "import"})
-    if promote or store.current_tag() is None:
-        store.promote(tag)
-    return tag
+    return store.register({store.ONNX_FILE: onnx_path}, metadata, labels={"origin": "import"})

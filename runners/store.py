@@ -41,6 +41,7 @@ class ModelMetadata(BaseModel):
     source: str = ""
     sha256: str = ""
     parent: str | None = None
+    export_max_abs_diff: float | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
 
 
