@@ -1,0 +1,37 @@
+"""Shared helpers for the BiRefNet tests: tiny configs and deterministic random weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from runners.birefnet import VARIANTS, BiRefNet, BiRefNetConfig
+
+# One reduced config per backbone family, small enough for CPU tests (64x64 input, quarter widths, depth <= 2).
+TINY = {
+    "swin": VARIANTS["lite"].scaled(64, width_div=4, max_depth=2),
+    "pvt_v2": VARIANTS["pvt_v2_b0"].scaled(64, width_div=4, max_depth=2),
+}
+
+
+def randomize(model: BiRefNet, seed: int = 0) -> BiRefNet:
+    """Fill every float tensor with seeded noise so deformable offsets and BN statistics are non-trivial."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            noise = torch.randn(tensor.shape, generator=gen)
+            if name.endswith("running_var"):
+                tensor.copy_(noise.abs() + 0.5)
+            elif tensor.ndim > 1:
+                tensor.copy_(noise * 0.5 / tensor[0].numel() ** 0.5)
+            else:
+                tensor.copy_(noise * 0.1)
+    return model
+
+
+@pytest.fixture(params=sorted(TINY), ids=sorted(TINY))
+def tiny_config(request: pytest.FixtureRequest) -> BiRefNetConfig:
+    """A reduced config for each backbone family."""
+    return TINY[request.param]

@@ -1,0 +1,57 @@
+"""ONNX export of the smallest configs: dynamic batch, parity with PyTorch, fp16 graph interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from runners.birefnet import BiRefNet, BiRefNetConfig, check_onnx_parity, export_onnx
+
+from .conftest import TINY, randomize
+
+
+@pytest.fixture(scope="module", params=sorted(TINY), ids=sorted(TINY))
+def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[BiRefNet, Path]:
+    """A randomly weighted tiny model (left in training mode) and its fp32 ONNX export, once per family."""
+    model = randomize(BiRefNet(TINY[request.param]))
+    path = tmp_path_factory.mktemp(request.param) / "model.onnx"
+    return model, export_onnx(model, path, model.config.size)
+
+
+def test_graph_interface_has_dynamic_batch(exported: tuple[BiRefNet, Path]) -> None:
+    model, path = exported
+    graph = onnx.load(str(path)).graph
+    size = model.config.size
+    (inp,), (out,) = graph.input, graph.output
+    assert (inp.name, out.name) == ("input", "logits")
+    for value, channels in ((inp, 3), (out, 1)):
+        dims = value.type.tensor_type.shape.dim
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [channels, size, size]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_onnx_runtime_matches_pytorch(exported: tuple[BiRefNet, Path], batch: int) -> None:
+    model, path = exported
+    assert model.training, "export must restore the caller's mode"
+    assert check_onnx_parity(model, path, model.config.size, batch=batch) < 1e-3
+
+
+def test_fp16_export_keeps_float32_io(tmp_path: Path) -> None:
+    config = TINY["swin"]
+    model = randomize(BiRefNet(config)).eval()
+    path = export_onnx(model, tmp_path / "model_fp16.onnx", config.size, fp16=True)
+    graph = onnx.load(str(path)).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer)
+    assert next(model.parameters()).dtype == torch.float32 and not model.training
+    assert check_onnx_parity(model, path, config.size) < 1e-2
+
+
+def test_rejects_opsets_without_grid_sample(tmp_path: Path, tiny_config: BiRefNetConfig) -> None:
+    with pytest.raises(ValueError, match="GridSample"):
+        export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, opset=15)
