@@ -52,6 +52,20 @@ def test_pth_import_registers_onnx_and_weights(model_home: Path, checkpoint: tup
     np.testing.assert_allclose(np.stack(served), torch_masks(model, images), atol=1e-4)
 
 
+def test_snapshot_folder_with_safetensors_is_converted(model_home: Path, tmp_path: Path,
+                                                       checkpoint: tuple[Path, BiRefNet]) -> None:
+    from safetensors.torch import save_file
+
+    _, model = checkpoint
+    snapshot = tmp_path / "BiRefNet-snapshot"
+    snapshot.mkdir()
+    save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()},
+              str(snapshot / "model.safetensors"))
+    (snapshot / "config.json").write_text('{"model_type": "SegformerForSemanticSegmentation"}')
+    metadata = store.metadata_of(importer.import_model(str(snapshot), size=SIZE))
+    assert metadata.variant == "pvt_v2_b0" and metadata.source == str(snapshot)
+
+
 def test_wrong_checkpoint_is_refused_clearly(model_home: Path, tmp_path: Path) -> None:
     junk = tmp_path / "not-birefnet.pth"
     torch.save({"layer.weight": torch.zeros(3, 3)}, junk)
