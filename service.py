@@ -29,7 +29,7 @@ from api.errors import ApiError, json_errors
 from api.forms import FormText
 from api.health import HealthEndpoint, process_stats
 from api.photoroom import photoroom_app
-from api.processor import Processor, Rendered
+from api.processor import Processor, image_response
 from api.recipe import Recipe, customised, given, load_preset
 from api.uploads import refuse_url_uploads
 from postprocess import pipeline
@@ -84,12 +84,6 @@ def base_recipe(preset: str | None, template: str | None = None) -> Recipe:
     except KeyError as exc:
         raise ApiError(404, str(exc.args[0])) from exc
     return recipe
-
-
-def image_response(rendered: Rendered) -> Response:
-    """The encoded image with the model version and stage timings in headers."""
-    return Response(rendered.body, media_type=rendered.media_type,
-                    headers={"X-Model-Tag": rendered.model_tag, "Server-Timing": rendered.server_timing()})
 
 
 @bentoml.service(

@@ -93,10 +93,10 @@ def flatten(pixels: np.ndarray, background: tuple[int, int, int] = (255, 255, 25
 
 
 def encode_image(pixels: np.ndarray, fmt: OutputFormat, quality: int = 90, dpi: int | None = None) -> bytes:
-    """RGB or RGBA uint8 -> file bytes; JPEG has no alpha, so RGBA is flattened on white for it."""
-    if fmt == "jpeg" and pixels.shape[-1] == 4:
+    """Grey (HxW), RGB or RGBA uint8 -> file bytes; JPEG has no alpha, so RGBA is flattened on white for it."""
+    if fmt == "jpeg" and pixels.ndim == 3 and pixels.shape[-1] == 4:
         pixels = flatten(pixels)
-    image = Image.fromarray(pixels, "RGBA" if pixels.shape[-1] == 4 else "RGB")
+    image = Image.fromarray(pixels, {2: "L", 3: "RGB", 4: "RGBA"}[pixels.shape[-1] if pixels.ndim == 3 else 2])
     options: dict = {"dpi": (dpi, dpi)} if dpi else {}
     if fmt == "png":
         options["compress_level"] = 3

@@ -1,5 +1,5 @@
-"""The whole per-image pipeline, independent of HTTP: decode, segment, refine, compose, brand, encode.
-The model call is injected, so the API service (runner over HTTP) and `cutout batch` (local ONNX) share it."""
+"""The whole per-image pipeline: decode, segment, refine, compose, brand, encode. The model call is injected, so
+the API service (runner over HTTP), the PhotoRoom routes and `cutout batch` (local ONNX) share it."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from starlette.responses import Response
 
 from api.codecs import MEDIA_TYPES, DecodedImage, decode_image, encode_image
 from api.metrics import timed
-from api.recipe import Recipe
+from api.recipe import Recipe, customised
 from postprocess import pipeline
 from postprocess.params import BrandingParams, parse_size
 from runners.preprocess import resize_to
 
 Segment = Callable[[list[np.ndarray]], list[np.ndarray]]
 ModelInfo = Callable[[], dict]
+Placer = Callable[[np.ndarray], dict[str, object] | None]  # alpha -> layout fields, or None for the plain cut-out
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,15 @@ class Rendered:
     model_tag: str
     timings: dict[str, float] = field(default_factory=dict)
 
-    def server_timing(self) -> str:
-        """The timings as an HTTP Server-Timing header value (milliseconds)."""
-        return ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in self.timings.items())
+    def headers(self) -> dict[str, str]:
+        """The model version, and the stage timings as a Server-Timing header (milliseconds)."""
+        timing = ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in self.timings.items())
+        return {"X-Model-Tag": self.model_tag, "Server-Timing": timing}
+
+
+def image_response(rendered: Rendered) -> Response:
+    """The encoded image as an HTTP response with the model version and stage timings in headers."""
+    return Response(rendered.body, media_type=rendered.media_type, headers=rendered.headers())
 
 
 def model_view(image: np.ndarray, input_size: int) -> np.ndarray:
@@ -81,10 +89,14 @@ class Processor:
             body = encode_image(pixels, recipe.format, recipe.quality, recipe.dpi)
         return Rendered(body, MEDIA_TYPES[recipe.format], tag, timings)
 
-    def render(self, data: bytes, recipe: Recipe, endpoint: str) -> Rendered:
-        """The full recipe on one encoded image."""
+    def render(self, data: bytes, recipe: Recipe, endpoint: str, place: Placer | None = None) -> Rendered:
+        """The full recipe on one encoded image; `place` picks the layout from the cut-out's alpha when the layout
+        depends on the subject (PhotoRoom's output sizes and insets do)."""
         timings: dict[str, float] = {}
         rgba, tag = self.cutout(data, recipe, endpoint, timings)
+        if place is not None:
+            layout = place(rgba[..., 3])
+            recipe = customised(recipe, layout=layout) if layout else recipe.model_copy(update={"layout": None})
         with timed("compose", endpoint, timings):
             if recipe.layout is None:
                 result = rgba
@@ -93,6 +105,8 @@ class Processor:
                 result = pipeline.compose(rgba, recipe.layout, recipe.shadow)
             if recipe.branding is not None:
                 result = pipeline.render_template(result, recipe.branding)
+        if recipe.channels == "alpha":
+            result = np.ascontiguousarray(result[..., 3])
         return self.encode(result, recipe, tag, endpoint, timings)
 
     def brand(self, data: bytes, branding: BrandingParams, recipe: Recipe, endpoint: str) -> Rendered:

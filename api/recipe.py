@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,8 @@ PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
 
 class Recipe(BaseModel):
-    """One processing recipe. `layout=None` means a plain cut-out at the input's resolution."""
+    """One processing recipe. `layout=None` means a plain cut-out at the input's resolution;
+    `channels="alpha"` returns only the mask, as a greyscale image."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -25,6 +26,7 @@ class Recipe(BaseModel):
     layout: LayoutParams | None = LayoutParams()
     shadow: ShadowParams = ShadowParams(mode="none")
     branding: BrandingParams | None = None
+    channels: Literal["rgba", "alpha"] = "rgba"
     format: OutputFormat = "png"
     quality: Annotated[int, Field(ge=1, le=100)] = 90
     dpi: Annotated[int | None, Field(ge=1, le=2400)] = None
