@@ -10,10 +10,11 @@ import numpy as np
 
 from api.errors import ApiError
 from api.photoroom.fields import Fields, Length, invalid
-from api.recipe import Recipe, customised
+from api.recipe import Recipe, customised, load_preset
 from postprocess.layout import subject_box
 from postprocess.params import MAX_SIDE, TRANSPARENT, parse_size
 
+PRESET = "photoroom"  # the base recipe of both endpoints (api/presets.yaml): PhotoRoom's defaults
 SEGMENT_FIELDS = frozenset({"image_file", "format", "channels", "bg_color", "size", "crop", "despill"})
 EDIT_FIELDS = frozenset({
     "imageFile", "imageUrl", "removeBackground", "background.color", "padding", "margin", "outputSize", "maxWidth",
@@ -133,7 +134,7 @@ def segment_job(fields: Fields) -> SegmentJob:
     fields.flag("despill", {"false": False}, False)  # validated only: green-screen despill is not offered
     size = SegmentSize(fields.choice("size", SEGMENT_BUDGETS, SEGMENT_BUDGETS["full"]),
                        fields.flag("crop", {"true": True, "false": False}, False), background)
-    recipe = customised(Recipe(layout=None), format=fields.choice("format", SEGMENT_FORMATS, "png"),
+    recipe = customised(load_preset(PRESET), format=fields.choice("format", SEGMENT_FORMATS, "png"),
                         channels="alpha" if alpha_only else "rgba")
     return SegmentJob(recipe, size)
 
@@ -169,7 +170,7 @@ def edit_job(fields: Fields) -> EditJob:
     )
     export = fields.choice("export.format", EXPORT_FORMATS, "png")
     recipe = customised(
-        Recipe(), layout={"size": None if output in OUTPUT_SIZES else output},
+        load_preset(PRESET), layout={"size": None if output in OUTPUT_SIZES else output},
         shadow=fields.choice("shadow.mode", SHADOWS, None),
         format=export, quality=EXPORT_QUALITY[export], dpi=fields.number("export.dpi", 72, 1200),
     )
