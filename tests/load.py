@@ -48,8 +48,9 @@ class LoadReport:
 
     def summary(self) -> str:
         rss = self.rss_samples_mb
-        memory = (f"server RSS start {rss[0]:.0f} MB, peak {max(rss):.0f} MB, end {rss[-1]:.0f} MB"
-                  if rss else "server RSS not sampled")
+        quarters = ", ".join(f"{rss[min(len(rss) - 1, len(rss) * q // 4)]:.0f}" for q in (1, 2, 3, 4))
+        memory = (f"server RSS before {rss[0]:.0f} MB, at 1/4, 1/2, 3/4, end of the run {quarters} MB, "
+                  f"peak {max(rss):.0f} MB" if rss else "server RSS not sampled")
         return (
             f"{self.requests} requests in {self.elapsed_s:.1f} s = {self.requests / self.elapsed_s:.2f} req/s; "
             f"statuses {dict(self.statuses)}; latency p50 {self.percentile(50):.3f} s, p90 {self.percentile(90):.3f} s, "
