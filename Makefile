@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8100
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test venv ensure-model loadtest quality clean
+.PHONY: serve test venv ensure-model loadtest quality bench default-model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ loadtest: $(STAMP)
 # Post-processing quality on generated studio scenes with exact truth: a table per step and a contact sheet.
 quality: $(STAMP)
 	$(BIN)/python -m postprocess.quality --out quality-out
+
+# Where the time goes on this machine (4000x4000 JPEG): backends, stages, rembg, served throughput. Not a test.
+# Needs the optional benchmark dependencies (pip install -e '.[bench]'); ARGS="--runs 5 --skip-rembg" etc.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[torch,dev,bench]'
+	$(BIN)/python -m benchmarks.bench $(ARGS)
+
+# Retrain the bundled offline default model on generated studio scenes (CPU: about 40 minutes; see its MODEL_CARD.md).
+default-model: $(STAMP)
+	$(BIN)/cutout train default-model --work default-model-work
 
 clean:
 	rm -rf $(VENV) .pytest_cache

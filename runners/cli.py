@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -14,8 +15,10 @@ from api import auth
 from api import recipe as recipes
 from runners import batch as batching
 from runners import importer, store
+from training.cli import train
 
 BUNDLED_DEFAULT = Path(__file__).parent / "default_model" / "model.onnx"
+BUNDLED_DEFAULT_ENV = "CUTOUT_DEFAULT_MODEL"
 
 
 class _Group(click.Group):
@@ -100,12 +103,14 @@ def ensure() -> None:
     if stored := store.versions():
         click.echo(f"serving {store.promote(str(stored[-1].tag))} (newest stored version)")
         return
-    if BUNDLED_DEFAULT.exists():
-        tag = importer.import_model(str(BUNDLED_DEFAULT), variant="studio-default", promote=True)
+    bundled = Path(os.environ.get(BUNDLED_DEFAULT_ENV, BUNDLED_DEFAULT))
+    if bundled.is_file():
+        tag = importer.import_model(str(bundled), variant="studio-default", promote=True)
         click.echo(f"serving {tag} (bundled default model)")
         return
     raise store.StoreError(
-        f"no {store.MODEL_NAME} model in the store at {store.store_home()} and no bundled default. Import one:\n"
+        f"no {store.MODEL_NAME} model in the store at {store.store_home()} and no bundled default at {bundled}. "
+        "Import one:\n"
         "  cutout models import /path/to/BiRefNet_lite-general-2K-epoch_232.onnx --promote\n"
         "  cutout models import https://.../model.onnx --promote   (needs network)\n"
         "See README.md, 'Importing BiRefNet weights'."
@@ -163,3 +168,6 @@ def new(name: str, keys_file: Path | None) -> None:
 def hash_(key: str, name: str) -> None:
     """The keys-file line for an existing KEY."""
     click.echo(f"{name} {auth.hash_key(key)}")
+
+
+main.add_command(train)

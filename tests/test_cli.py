@@ -15,9 +15,10 @@ def env_for(home: Path) -> dict[str, str]:
     return {**os.environ, "BENTOML_HOME": str(home)}
 
 
-def test_ensure_on_an_empty_store_stops_with_instructions(tmp_path: Path) -> None:
-    done = subprocess.run([str(BIN / "cutout"), "models", "ensure"], env=env_for(tmp_path / "home"),
-                          capture_output=True, text=True, timeout=120)
+def test_ensure_without_any_model_stops_with_instructions(tmp_path: Path) -> None:
+    env = {**env_for(tmp_path / "home"), "CUTOUT_DEFAULT_MODEL": str(tmp_path / "no-bundled-model.onnx")}
+    done = subprocess.run([str(BIN / "cutout"), "models", "ensure"], env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 2
     assert "cutout models import" in done.stderr and "Traceback" not in done.stderr
 

@@ -344,8 +344,26 @@ def _camera_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def make_scene(seed: int, size: int = 1024, kind: str | None = None) -> Scene:
-    """A deterministic studio product photo of size x size with exact alpha and foreground."""
+def _reflection(premul: np.ndarray, alpha: np.ndarray, floor: int, s: float, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A glossy-floor reflection: the product mirrored at the floor line, fading with distance (not alpha)."""
+    height = alpha.shape[0]
+    rows = np.clip(2 * floor - np.arange(height), 0, height - 1)
+    below = np.arange(height) >= floor
+    fade = np.where(below, np.exp(-(np.arange(height) - floor) / (rng.uniform(0.03, 0.1) * s)), 0.0)
+    weight = (rng.uniform(0.12, 0.35) * fade).astype(np.float32)[:, None]
+    blur = rng.uniform(0.001, 0.004) * s
+    mirrored_alpha = cv2.GaussianBlur(alpha[rows], (0, 0), blur) * weight
+    mirrored = cv2.GaussianBlur(premul[rows], (0, 0), blur) * weight[..., None]
+    return mirrored, mirrored_alpha
+
+
+def make_scene(seed: int, size: int = 1024, kind: str | None = None, reflection: bool = False) -> Scene:
+    """A deterministic studio product photo of size x size with exact alpha and foreground.
+
+    reflection=True puts a glossy floor under about half of the scenes (decided by the seed); without it the
+    scene is the same as it always was for that seed.
+    """
     rng = np.random.default_rng(seed)
     kind = kind if kind is not None else str(rng.choice(KINDS))
     if kind not in KINDS:
@@ -362,6 +380,10 @@ def make_scene(seed: int, size: int = 1024, kind: str | None = None) -> Scene:
     backdrop = _backdrop(size, size, kind, rng) * (1.0 - _shadows(alpha, floor, float(size), rng))[..., None]
     clutter = _clutter(alpha, floor, float(size), rng)
     backdrop = backdrop * (1.0 - clutter * rng.uniform(0.5, 0.8))[..., None]
+    glossy_floor = np.random.default_rng((seed, 1))
+    if reflection and glossy_floor.random() < 0.5:
+        mirrored, mirrored_alpha = _reflection(premul, alpha, floor, float(size), glossy_floor)
+        backdrop = mirrored + (1.0 - mirrored_alpha[..., None]) * backdrop
     composite = premul + (1.0 - alpha[..., None]) * backdrop
     foreground = np.where(alpha[..., None] > 0, premul / np.maximum(alpha[..., None], 1e-6), 0.0).astype(
         np.float32
