@@ -164,18 +164,25 @@ def foreground_in_band(
     return band[inside], values[inside, :3]
 
 
-def decontaminate(image: np.ndarray, alpha: np.ndarray, iterations: int, margin: int = 8) -> np.ndarray:
-    """RGB uint8 whose edge-band colours are the estimated foreground; other pixels untouched."""
+def decontaminate(
+    image: np.ndarray, alpha: np.ndarray, iterations: int, margin: int = 8, out: np.ndarray | None = None
+) -> np.ndarray:
+    """RGB uint8 whose edge-band colours are the estimated foreground; other pixels untouched.
+
+    With `out` (a copy of image, or a view such as an RGBA buffer's RGB channels) only the edge band's bounding
+    box is written, in place, and out is returned: no full-size copy.
+    """
+    if out is None:
+        out = image.copy()
     band = edge_band(alpha)
     if not band.any():
-        return image.copy()
+        return out
     ys, xs = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
     y0, y1 = max(0, ys[0] - margin), min(alpha.shape[0], ys[-1] + margin + 1)
     x0, x1 = max(0, xs[0] - margin), min(alpha.shape[1], xs[-1] + margin + 1)
-    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    crop = image[y0:y1, x0:x1].copy()
     idx, fg = foreground_in_band(crop, np.ascontiguousarray(alpha[y0:y1, x0:x1]), iterations)
-    patch = crop.reshape(-1, 3).copy()
+    patch = crop.reshape(-1, 3)
     patch[idx] = np.clip(fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    out = image.copy()
     out[y0:y1, x0:x1] = patch.reshape(crop.shape)
     return out

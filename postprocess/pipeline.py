@@ -11,7 +11,7 @@ from postprocess.cleanup import clean
 from postprocess.decontaminate import decontaminate
 from postprocess.layout import backdrop_layer, place, plan, subject_box
 from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowParams, parse_color
-from postprocess.refine import guided_upsample, upsample, working_grid
+from postprocess.refine import guided_upsample, resize, upsample, working_grid
 from postprocess.shadow import shadow_map
 from postprocess.white_on_white import refine_white_on_white
 
@@ -30,6 +30,8 @@ def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.
     """Full-resolution alpha (float32 HxW) from the model's low-res soft mask."""
     height, width = image.shape[:2]
     mask = np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0)
+    grid = working_grid(mask)
+    small = resize(image, grid.shape[1], grid.shape[0]) if params.refine or params.white_on_white else None
     if params.refine:
         alpha = guided_upsample(
             image,
@@ -39,14 +41,22 @@ def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.
             params.confidence_power,
             params.sharpen,
             params.align,
+            small=small,
         )
     else:
-        alpha = upsample(working_grid(mask), width, height)
+        alpha = upsample(grid, width, height)
     if params.clean:
         alpha = clean(alpha, params.island_ratio, params.thin_ratio, params.hole_ratio, params.erode_ratio)
     if params.white_on_white:
         alpha = refine_white_on_white(
-            image, alpha, mask, params.white_radius, params.guide_eps, params.white_gain, params.white_level
+            image,
+            alpha,
+            mask,
+            params.white_radius,
+            params.guide_eps,
+            params.white_gain,
+            params.white_level,
+            small=small,
         )
     return np.clip(alpha, 0.0, 1.0, out=alpha.astype(np.float32, copy=False))
 
@@ -62,12 +72,10 @@ def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarra
         raise ValueError(f"mask must be HxW, got shape {mask.shape}")
     alpha = refine_alpha(image, mask, params)
     alpha8 = cv2.convertScaleAbs(alpha, alpha=255.0)
-    rgba = np.empty((*alpha8.shape, 4), np.uint8)
+    rgba = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)  # one SIMD pass; a strided numpy fill is 4x slower
     rgba[..., 3] = alpha8
     if params.decontaminate:
-        rgba[..., :3] = decontaminate(image, alpha8 / np.float32(255.0), params.foreground_iterations)
-    else:
-        rgba[..., :3] = image
+        decontaminate(image, alpha8 / np.float32(255.0), params.foreground_iterations, out=rgba[..., :3])
     return rgba
 
 

@@ -169,16 +169,20 @@ def guided_upsample(
     confidence_power: float,
     sharpen: float,
     align: bool,
+    small: np.ndarray | None = None,
 ) -> np.ndarray:
     """Full-res alpha: guided result where the model is unsure, the model's own answer where sure.
 
     Coefficients are fitted on the mask's grid (fast guided filter, He & Sun 2015) and only
     evaluated at full resolution on tiles where the model is unsure; the guided ramp is then
-    steepened around confident edges (see edge_sharpness).
+    steepened around confident edges (see edge_sharpness). `small` is the image already
+    resized to that grid, when the caller has it.
     """
     height, width = image.shape[:2]
     low = working_grid(mask)
-    guide = resize(image, low.shape[1], low.shape[0]).astype(np.float32) / 255.0
+    if small is None:
+        small = resize(image, low.shape[1], low.shape[0])
+    guide = small.astype(np.float32) / 255.0
     if align:
         low = align_to_image(low, guide)
     a, b = guided_coefficients(guide, low, radius, eps)

@@ -125,11 +125,13 @@ def refine_white_on_white(
     eps: float,
     gain: float,
     white_level: float,
+    small: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Alpha re-estimated from colour where product and white backdrop are nearly equal."""
+    """Alpha re-estimated from colour where product and white backdrop are nearly equal (`small`: the image
+    already resized to the mask's working grid, when the caller has it)."""
     low = working_grid(mask)
     h, w = low.shape
-    small8 = resize(image, w, h)
+    small8 = resize(image, w, h) if small is None else small
     small = small8.astype(np.float32) / 255.0
     current = resize(alpha, w, h)
     backdrop = estimate_backdrop(small8, current)

@@ -1,71 +1,79 @@
-"""ONNX Runtime inference for a stored BiRefNet version: RGB uint8 images in, soft masks out."""
+"""Inference for a stored BiRefNet version on the chosen backend: RGB uint8 images in, soft masks out."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from runners.backends import LoadedBackend, load_backend
 from runners.preprocess import to_masks, to_tensor
 from runners.store import ModelMetadata
 
-THREADS_ENV = "CUTOUT_ORT_THREADS"
-DEVICE_ENV = "CUTOUT_DEVICE"
+THREADS_ENV = "CUTOUT_THREADS"
+LEGACY_THREADS_ENV = "CUTOUT_ORT_THREADS"
 
 
-def choose_providers() -> list[str]:
-    """CUDA when ONNX Runtime has it and CUTOUT_DEVICE is not 'cpu'; CPU always as the fallback."""
-    wanted = os.environ.get(DEVICE_ENV, "auto").lower()
-    available = ort.get_available_providers()
-    if wanted != "cpu" and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if wanted == "cuda":
-        raise RuntimeError(f"{DEVICE_ENV}=cuda but ONNX Runtime offers only {available}")
-    return ["CPUExecutionProvider"]
+def inference_threads(threads: int | None = None) -> int:
+    """Threads for one model: the argument, else CUTOUT_THREADS (or CUTOUT_ORT_THREADS), else all cores."""
+    configured = os.environ.get(THREADS_ENV) or os.environ.get(LEGACY_THREADS_ENV) or 0
+    return threads or int(configured) or (os.cpu_count() or 1)
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """Explicit thread settings: intra-op threads = CUTOUT_ORT_THREADS or all cores; one inter-op thread."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or int(os.environ.get(THREADS_ENV, 0)) or (os.cpu_count() or 1)
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return options
+class Stopwatch:
+    """Adds the seconds spent in named blocks to a dict (or times nothing when there is none)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.timings is not None:
+                self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
 class OnnxSegmenter:
-    """One ONNX Runtime session plus the metadata that says how to feed it."""
+    """One stored ONNX model loaded on a backend, plus the metadata that says how to feed it."""
 
-    def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int | None = None,
+                 backend: str | None = None, precision: str | None = None) -> None:
         self.metadata = metadata
-        self.session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=choose_providers())
-        self.input_dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
+        self.loaded: LoadedBackend = load_backend(Path(onnx_path), metadata, inference_threads(threads), backend,
+                                                  precision)
 
     @property
     def providers(self) -> list[str]:
-        return self.session.get_providers()
+        return self.loaded.backend.devices
+
+    def describe(self) -> dict:
+        """Backend, precision, devices and the accuracy guard's verdict."""
+        return self.loaded.describe()
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Run the graph; a model exported with a fixed batch of 1 is run once per image."""
-        chunks = [batch] if self.metadata.dynamic_batch else np.split(batch, len(batch))
-        outputs = [
-            self.session.run(None, {self.metadata.input_name: chunk.astype(self.input_dtype, copy=False)})[
-                self.metadata.output_index
-            ]
-            for chunk in chunks
-        ]
-        return np.concatenate(outputs).astype(np.float32, copy=False)
+        """Run the model on a normalised batch."""
+        return self.loaded.backend.run(batch)
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Soft masks (float32, [0, 1]) at each input image's own size."""
+    def predict(self, images: Sequence[np.ndarray], timings: dict[str, float] | None = None) -> list[np.ndarray]:
+        """Soft masks (float32, [0, 1]) at each input image's own size; `timings` gets preprocess, inference and
+        resize_back seconds added when given."""
         if not images:
             return []
+        clock = Stopwatch(timings)
         size = self.metadata.input_size
-        batch = to_tensor(images, size, self.metadata.mean, self.metadata.std)
-        return to_masks(self.logits(batch), [image.shape[:2] for image in images])
+        with clock("preprocess"):
+            batch = to_tensor(images, size, self.metadata.mean, self.metadata.std)
+        with clock("inference"):
+            logits = self.logits(batch)
+        with clock("resize_back"):
+            return to_masks(logits, [image.shape[:2] for image in images])
 
     def warm_up(self) -> None:
         """One inference on a blank image so the first request does not pay for graph initialisation."""

@@ -33,9 +33,10 @@ class BiRefNetRunner:
 
     @staticmethod
     def _load(tag: str) -> tuple[str, OnnxSegmenter]:
-        segmenter = OnnxSegmenter(store.file_of(tag), store.metadata_of(tag))
+        segmenter = OnnxSegmenter(store.file_of(tag), store.metadata_of(tag), backend=SETTINGS.backend,
+                                  precision=SETTINGS.precision)
         segmenter.warm_up()
-        logger.info("serving %s on %s", tag, segmenter.providers)
+        logger.info("serving %s on %s", tag, segmenter.describe())
         return tag, segmenter
 
     def __is_ready__(self) -> bool:
@@ -77,7 +78,7 @@ class BiRefNetRunner:
 
     @bentoml.api
     def info(self) -> dict:
-        """The served tag, its metadata and the execution providers."""
+        """The served tag, its metadata, the execution providers and the backend (with its accuracy-guard verdict)."""
         self._follow_promotion()
         with self._lock:
             tag, segmenter = self._tag, self._segmenter
@@ -85,6 +86,7 @@ class BiRefNetRunner:
             "tag": tag,
             "metadata": segmenter.metadata.model_dump(mode="json"),
             "providers": segmenter.providers,
+            "inference": segmenter.describe(),
             "pinned": self._pinned is not None,
             "started_at": self._started,
         }

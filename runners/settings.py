@@ -17,6 +17,10 @@ class ServeSettings(BaseModel):
     """Knobs read once when the service module is imported (decorators need them at import time)."""
 
     model: str | None = Field(default_factory=lambda: _env("model_tag", None), description="pin a store tag")
+    backend: Literal["auto", "onnxruntime", "openvino", "torch"] = Field(
+        default_factory=lambda: _env("backend", "auto"), description="inference backend (runners/backends)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default_factory=lambda: _env("precision", "auto"), description="bf16 needs a CPU with native bf16")
     max_batch_size: int = Field(default_factory=lambda: int(_env("max_batch_size", "8")), ge=1, le=64)
     max_latency_ms: int = Field(default_factory=lambda: int(_env("max_latency_ms", "120000")), ge=100)
     request_timeout_s: int = Field(default_factory=lambda: int(_env("request_timeout_s", "300")), ge=1)

@@ -1,0 +1,1 @@
+"""`make bench`: per-stage timings, backends, rembg and served throughput on one machine in one run."""

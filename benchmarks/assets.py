@@ -1,0 +1,151 @@
+"""What the benchmark runs on: a cached 4000x4000 studio JPEG and a cached BiRefNet-lite-size model.
+
+Without real weights the model is BiRefNet(VARIANTS["lite"]) with seeded random weights: deformable offsets get
+small random weights (so sampling really deforms) and the last conv is rescaled so that the logits on the studio
+photo spread over +-LOGIT_SPREAD with FOREGROUND_SHARE of the pixels above 0: the masks are blobs, not products,
+but they are not all-background, so IoU and alpha differences mean something.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from runners.convert import WEIGHTS_FILE
+from runners.store import ModelMetadata
+
+CACHE_ENV = "CUTOUT_BENCH_CACHE"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "runners" / "default_model" / "model.onnx"
+PHOTO_SEED = 7
+OFFSET_STD = 0.01
+LOGIT_SPREAD = 4.0
+FOREGROUND_SHARE = 0.25
+
+
+def cache_dir() -> Path:
+    """$CUTOUT_BENCH_CACHE, else ~/.cache/cutout-bench."""
+    path = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "cutout-bench"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def studio_jpeg(size: int) -> Path:
+    """A synthetic size x size studio product shot (training.synthetic, matte box on a white sweep), JPEG q92."""
+    path = cache_dir() / f"studio-{size}-s{PHOTO_SEED}.jpg"
+    if not path.exists():
+        from training.synthetic import make_scene
+
+        buffer = io.BytesIO()
+        Image.fromarray(make_scene(PHOTO_SEED, size, kind="matte").image).save(buffer, "JPEG", quality=92)
+        path.write_bytes(buffer.getvalue())
+    return path
+
+
+def photo_view(jpeg: Path, size: int) -> np.ndarray:
+    """The photo as the model sees it: RGB at size x size."""
+    with Image.open(jpeg) as image:
+        return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BOX))
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """An ONNX model to benchmark: its file, metadata, a description, and when built here its fused-DeformConv twin
+    and its studio-prior twin (same cost, product-shaped mask: what the end-to-end stages run)."""
+
+    onnx: Path
+    metadata: ModelMetadata
+    description: str
+    native: Path | None = None
+    studio: Path | None = None
+
+    @property
+    def end_to_end(self) -> Path:
+        """The file the pipeline, server and rembg run."""
+        return self.studio or self.onnx
+
+
+def _random_lite(size: int, jpeg: Path, seed: int):  # noqa: ANN202 (torch is imported lazily)
+    """The calibrated random-weight lite model (see the module docstring)."""
+    import torch
+
+    from runners.birefnet import VARIANTS, BiRefNet, DeformableConv2d
+    from runners.preprocess import to_tensor
+
+    torch.manual_seed(seed)
+    model = BiRefNet(VARIANTS["lite"]).eval()
+    metadata = ModelMetadata(variant="lite", input_size=size)
+    batch = torch.from_numpy(to_tensor([photo_view(jpeg, size)], size, metadata.mean, metadata.std))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, DeformableConv2d):
+                module.offset_conv.weight.normal_(0, OFFSET_STD)
+        logits = model(batch)
+        threshold = torch.quantile(logits.flatten()[::7], 1 - FOREGROUND_SHARE)
+        gain = LOGIT_SPREAD / logits.std()
+        last = model.decoder.conv_out1[0]
+        last.weight.mul_(gain)
+        last.bias.sub_(threshold).mul_(gain)
+    return model
+
+
+def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
+    """Build (once; cached) the random lite model and its exports: GridSample deform convs, fused DeformConv, and the
+    GridSample export behind a studio prior (benchmarks/studio_prior.py) for the end-to-end stages."""
+    folder = cache_dir() / f"lite-random-{size}-s{seed}"
+    files = {name: folder / name for name in ("grid.onnx", "native.onnx", "studio.onnx", WEIGHTS_FILE)}
+    missing = [name for name, path in files.items() if not path.exists()]
+    if missing:
+        from safetensors.torch import save_file
+
+        from benchmarks.studio_prior import StudioPrior
+        from runners.birefnet import export_onnx
+        from runners.birefnet.deform_native import export_native_onnx
+
+        model = _random_lite(size, jpeg, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        writers = {
+            "grid.onnx": lambda path: export_onnx(model, path, size),
+            "native.onnx": lambda path: export_native_onnx(model, path, size),
+            "studio.onnx": lambda path: export_onnx(StudioPrior(model), path, size),
+            WEIGHTS_FILE: lambda path: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path)),
+        }
+        for name in missing:
+            writers[name](folder / f"tmp-{name}")
+            (folder / f"tmp-{name}").rename(files[name])
+    metadata = ModelMetadata(variant="lite", input_size=size, dynamic_batch=True, source=str(folder))
+    return BenchModel(files["grid.onnx"], metadata,
+                      f"BiRefNet lite (Swin-T) at {size}, random weights (seed {seed}, calibrated)",
+                      files["native.onnx"], files["studio.onnx"])
+
+
+def resolve_model(spec: str | None, size: int, jpeg: Path) -> BenchModel:
+    """--model: an ONNX path, a store tag, or nothing (the random lite model)."""
+    if spec is None:
+        return random_lite_model(size, jpeg)
+    if spec.endswith(".onnx"):
+        from runners.importer import inspect_onnx
+
+        facts = inspect_onnx(Path(spec))
+        metadata = ModelMetadata(input_size=facts.input_size or size, input_name=facts.input_name,
+                                 dynamic_batch=facts.dynamic_batch, source=spec)
+        return BenchModel(Path(spec), metadata, f"{spec} (given)")
+    from runners import store
+
+    tag = store.normalize_tag(spec)
+    return BenchModel(store.file_of(tag), store.metadata_of(tag), f"{tag} from the store at {store.store_home()}")
+
+
+def trained_model() -> BenchModel | None:
+    """A model with real weights for the accuracy comparison: runners/default_model/model.onnx, else the promoted
+    version of the store, else None."""
+    if DEFAULT_MODEL.exists():
+        return resolve_model(str(DEFAULT_MODEL), 1024, DEFAULT_MODEL)
+    from runners import store
+
+    tag = store.current_tag()
+    return resolve_model(tag, 1024, DEFAULT_MODEL) if tag else None

@@ -1,0 +1,328 @@
+"""`make bench` / `python -m benchmarks.bench`: where the time goes for a 4000x4000 studio JPEG, on this machine.
+
+1. model only (the floor): each backend x precision x deformable-conv export, with accuracy against ONNX Runtime
+   fp32 (mask IoU, mean |alpha diff|, max |logit diff|) on realistic inputs;
+2. the in-process pipeline (api.processor.Processor) per preset, stage by stage, on the automatic backend;
+3. rembg's remove() on the same ONNX model and JPEG (optional dependency: pip install -e '.[bench]');
+4. a real `bentoml serve`: Server-Timing stages, throughput with 1/4/8 concurrent clients, server memory.
+Every measurement that loads a model runs in its own process (clean peak memory). Results: stdout and --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import served
+from benchmarks.assets import BenchModel, photo_view, resolve_model, studio_jpeg, trained_model
+from benchmarks.measure import in_subprocess, load_average, machine
+from benchmarks.report import ratio, table
+from runners.backends import available
+from runners.backends.accuracy import agreement
+from runners.birefnet.config import VARIANTS
+from runners.convert import WEIGHTS_FILE
+from runners.preprocess import to_tensor
+
+STAGES = ("decode", "preprocess", "model", "mask refine", "compose", "encode")
+SECOND_SCENE = {"seed": 3, "kind": "white"}
+GOAL_SECONDS = 1.5
+GOAL_VS_REMBG = 3.5
+GOAL_NON_MODEL = 0.10
+GOAL_GROWTH = 0.05
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="timed repetitions per measurement (medians)")
+    parser.add_argument("--size", type=int, default=1024, help="model input size of the random lite model")
+    parser.add_argument("--photo-size", type=int, default=4000, help="side of the studio JPEG")
+    parser.add_argument("--model", help="an ONNX file or a store tag instead of the random lite model")
+    parser.add_argument("--backends", default="onnxruntime:fp32,openvino:fp32,openvino:bf16,torch:bf16",
+                        help="backend:precision pairs for the model-only table (missing runtimes are skipped)")
+    parser.add_argument("--presets", default="shop-hero,transparent", help="recipes for the pipeline tables")
+    parser.add_argument("--clients", default="1,4,8", help="concurrency levels for the throughput table")
+    parser.add_argument("--requests", type=int, default=2, help="requests per client per concurrency level")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
+    parser.add_argument("--backend", default="auto", help="backend of the pipeline and served runs")
+    parser.add_argument("--precision", default="auto", help="precision of the pipeline and served runs")
+    parser.add_argument("--skip-rembg", action="store_true")
+    parser.add_argument("--skip-served", action="store_true")
+    parser.add_argument("--skip-models", action="store_true", help="skip the model-only backend table")
+    parser.add_argument("--soak", type=int, default=0, help="N requests (8 clients) against a server with a tiny "
+                        "test model, server memory sampled every N/10: growth means a leak outside the model")
+    parser.add_argument("--soak-photo-size", type=int, default=2000, help="side of the soak test's JPEG")
+    parser.add_argument("--out", default="bench-out", help="folder for bench.md and bench.json")
+    return parser.parse_args()
+
+
+def model_inputs(model: BenchModel, jpeg: Path, folder: Path) -> list[str]:
+    """Normalised batches saved as .npy: the benchmark photo, and a white product on white (the hard case)."""
+    from training.synthetic import make_scene
+
+    size, meta = model.metadata.input_size, model.metadata
+    views = [photo_view(jpeg, size), make_scene(SECOND_SCENE["seed"], size, kind=SECOND_SCENE["kind"]).image]
+    paths = []
+    for index, view in enumerate(views):
+        path = folder / f"input-{index}.npy"
+        np.save(path, to_tensor([view], size, meta.mean, meta.std))
+        paths.append(str(path))
+    return paths
+
+
+def exports(model: BenchModel) -> dict[str, Path]:
+    """The model files to compare: the GridSample export and the fused-DeformConv one when both exist."""
+    return {"grid": model.onnx, "native": model.native} if model.native else {"given": model.onnx}
+
+
+def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, inputs: list[str]) -> tuple[str, list]:
+    """Model-only latency per backend/precision/export, with accuracy against the first row (ORT fp32)."""
+    installed = available()
+    combos = [("onnxruntime", "fp32")] + [tuple(item.split(":")) for item in args.backends.split(",")]
+    rows, results = [], []
+    reference: list[np.ndarray] | None = None
+    for export, onnx in exports(model).items():
+        for backend, precision in dict.fromkeys(combos):
+            if backend not in installed or (backend == "torch" and not onnx.with_name(WEIGHTS_FILE).exists()):
+                continue
+            if backend == "torch" and export == "grid":
+                continue  # the torch backend reads the weights beside the export, not the export
+            name = f"{backend}-{precision}-{export}"
+            outs = [str(folder / f"logits-{name}-{index}.npy") for index in range(len(inputs))]
+            result = in_subprocess("model", {"onnx": str(onnx), "metadata": model.metadata.model_dump(mode="json"),
+                                             "backend": backend, "precision": precision, "threads": args.threads,
+                                             "runs": args.runs, "inputs": inputs, "logits_out": outs})
+            if "error" in result:
+                rows.append([backend, precision, export, f"failed: {result['error']}"] + [None] * 7)
+                continue
+            logits = [np.load(path) for path in outs]
+            reference = reference or logits
+            agreements = [agreement(ref, got) for ref, got in zip(reference, logits)]
+            worst = min(agreements, key=lambda item: (item.ok, item.iou))
+            result.update(name=name, backend=backend, precision=precision, export=export,
+                          accuracy=[item.as_dict() for item in agreements])
+            results.append(result)
+            rows.append([backend, precision, "weights" if backend == "torch" else export, result["median_s"],
+                         ratio(results[0]["median_s"], result["median_s"]), result["load_s"], result["peak_rss_mb"],
+                         worst.iou, worst.mean_abs_diff, worst.max_logit_diff,
+                         "pass" if all(a.ok for a in agreements) else "FAIL"])
+    header = ["backend", "precision", "deform export", "median s", "speed-up", "load s", "peak RSS MB",
+              "min IoU", "max mean abs alpha diff", "max abs logit diff", "guard"]
+    return table(header, rows), results
+
+
+def trained_accuracy(args: argparse.Namespace, folder: Path, jpeg: Path) -> str | None:
+    """The same accuracy comparison on a model with real weights, when one is present."""
+    model = trained_model()
+    if model is None:
+        return None
+    inputs = model_inputs(model, jpeg, folder)
+    sub = argparse.Namespace(**{**vars(args), "backends": "openvino:fp32,openvino:bf16"})
+    text, _ = model_table(model, sub, folder, inputs)
+    return f"Trained model: {model.description}\n\n{text}"
+
+
+def model_only_column(raw: dict) -> dict[str, dict[str, float]] | None:
+    """The model-only time of the backend and precision the pipeline ran, on the same (GridSample) export."""
+    if "error" in raw.get("pipeline", {"error": 1}) or not raw.get("models"):
+        return None
+    used = raw["pipeline"]["inference"]
+    rows = [row for row in raw["models"] if (row["backend"], row["precision"]) == (used["backend"], used["precision"])
+            and row["export"] != "native"]
+    if not rows:
+        return None
+    return {f"model only ({used['backend']} {used['precision']})": {"model": rows[0]["median_s"],
+                                                                    "total": rows[0]["median_s"]}}
+
+
+def pipeline_stages(stages: dict) -> dict[str, float | None]:
+    """In-process Processor timings -> the report's stages (the model step split into its parts)."""
+    inference, back = stages["inference"], stages["resize_back"]
+    return {"decode": stages["decode"], "preprocess": stages["model"] - inference - back, "model": inference,
+            "mask refine": stages["postprocess"] + back, "compose": stages["compose"], "encode": stages["encode"],
+            "total": stages["total"]}
+
+
+def served_stages(stages: dict) -> dict[str, float | None]:
+    """Server-Timing -> the report's stages (the runner call, with its pre/post-processing, is 'model')."""
+    return {"decode": stages["decode"], "preprocess": None, "model": stages["model"],
+            "mask refine": stages["postprocess"], "compose": stages["compose"], "encode": stages["encode"],
+            "total": stages["client_total"]}
+
+
+def stage_table(columns: dict[str, dict[str, float | None]]) -> str:
+    """Stages as rows, contenders as columns, plus non-model time and its share of the model time."""
+    rows = [[stage] + [column.get(stage) for column in columns.values()] for stage in (*STAGES, "total")]
+    non_model = [(c["total"] - c["model"]) if c.get("total") and c.get("model") else None for c in columns.values()]
+    rows.append(["non-model"] + non_model)
+    rows.append(["non-model / model"] + [ratio(n, c.get("model")) for n, c in zip(non_model, columns.values())])
+    return table(["stage (s, median)", *columns], rows)
+
+
+def run_served(model_file: Path, model: BenchModel, args: argparse.Namespace, payload: bytes,
+               folder: Path) -> tuple[dict, list[served.Throughput]]:
+    """Import the model into a fresh BentoML home, serve it, time presets and concurrency levels."""
+    from tests.server import cutout_cli
+
+    home = folder / "bentoml"
+    cutout_cli("models", "import", str(model_file), "--variant", model.metadata.variant or "lite",
+               env={**os.environ, "BENTOML_HOME": str(home)})
+    env = {"CUTOUT_THREADS": str(args.threads or ""), "CUTOUT_BACKEND": args.backend,
+           "CUTOUT_PRECISION": args.precision}
+    with served.serving(home, folder / "server.log", env) as server:
+        sequential = {preset: served.sequential(server, payload, preset, args.runs)
+                      for preset in args.presets.split(",")}
+        levels = [served.throughput(server, payload, args.presets.split(",")[0], clients, args.requests)
+                  for clients in map(int, args.clients.split(","))]
+    return sequential, levels
+
+
+def run_soak(args: argparse.Namespace, folder: Path) -> dict:
+    """Many requests against a server whose model is the tiny test network: memory, not speed."""
+    from tests.server import cutout_cli
+    from tests.tiny_model import build_tiny_birefnet
+
+    home = folder / "soak-bentoml"
+    model = build_tiny_birefnet(folder / "soak.onnx", size=1024, busy_layers=2)
+    cutout_cli("models", "import", str(model), "--variant", "soak", env={**os.environ, "BENTOML_HOME": str(home)})
+    payload = studio_jpeg(args.soak_photo_size).read_bytes()
+    with served.serving(home, folder / "soak-server.log", {"CUTOUT_PRECISION": "fp32"}) as server:
+        served.sequential(server, payload, "shop-hero", 10)
+        return served.soak(server, payload, "shop-hero", args.soak, clients=8, max_s=3600)
+
+
+def soak_table(result: dict) -> str:
+    """Server RSS after each tenth of the requests, and the growth over the second half."""
+    samples = result["rss_mb"]
+    half = samples[len(samples) // 2][1]
+    rows = [[sent, rss] for sent, rss in samples]
+    end = samples[-1][1]
+    note = (f"\n\n{result['requests']} requests, {result['errors']} errors; RSS {samples[0][1]:.0f} MB after warm-up, "
+            f"{half:.0f} MB at half-way, {end:.0f} MB at the end (second half: {end - half:+.0f} MB)")
+    return table(["requests sent", "server RSS MB"], rows) + note
+
+
+def main() -> None:
+    args = parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report: list[str] = [f"# cutout benchmark\n\nMachine: {machine()}\n\nLoad average at start: {load_average()}"]
+    jpeg = studio_jpeg(args.photo_size)
+    model = resolve_model(args.model, args.size, jpeg)
+    report.append(f"Photo: {jpeg} ({args.photo_size}x{args.photo_size} JPEG q92, {jpeg.stat().st_size // 1000} kB)"
+                  f"\n\nModel: {model.description}; pipeline, server and rembg run {model.end_to_end}")
+    print("\n\n".join(report), flush=True)
+    raw: dict = {"args": vars(args)}
+    with tempfile.TemporaryDirectory(prefix="cutout-bench-") as temp:
+        folder = Path(temp)
+        inputs = model_inputs(model, jpeg, folder)
+        if model.metadata.variant in VARIANTS and importlib.util.find_spec("torch"):
+            raw["peak"] = in_subprocess("peak", {"variant": model.metadata.variant, "size": args.size})
+            if "error" not in raw["peak"]:
+                section(report, "Compute bound", peak_text(raw["peak"]))
+        if not args.skip_models:
+            text, raw["models"] = model_table(model, args, folder, inputs)
+            section(report, "Model only (the floor), one image, medians of --runs", text)
+            trained = trained_accuracy(args, folder, jpeg)
+            if trained:
+                section(report, "Accuracy on a trained model", trained)
+        serving_file = model.end_to_end
+        spec = {"onnx": str(serving_file), "metadata": model.metadata.model_dump(mode="json"),
+                "backend": args.backend, "precision": args.precision, "threads": args.threads,
+                "presets": args.presets.split(","), "runs": args.runs, "jpeg": str(jpeg)}
+        raw["pipeline"] = in_subprocess("pipeline", spec)
+        columns: dict[str, dict] = {}
+        if "error" not in raw["pipeline"]:
+            for preset, result in raw["pipeline"]["presets"].items():
+                columns[f"in-process {preset}"] = pipeline_stages(result["stages"])
+            section(report, f"Pipeline backend (--backend {args.backend} --precision {args.precision})",
+                    json.dumps(raw["pipeline"]["inference"]))
+        if not args.skip_served:
+            sequential, levels = run_served(serving_file, model, args, jpeg.read_bytes(), folder)
+            raw["served"] = {"sequential": sequential, "throughput": [vars(level) for level in levels]}
+            for preset, result in sequential.items():
+                columns[f"served {preset}"] = served_stages(result["stages"])
+        floor = model_only_column(raw)
+        if floor:
+            columns.update(floor)
+        if not args.skip_rembg and importlib.util.find_spec("rembg"):
+            raw["rembg"] = in_subprocess("rembg", {"onnx": str(serving_file), "jpeg": str(jpeg), "runs": args.runs})
+            if "error" not in raw["rembg"]:
+                columns["rembg remove()"] = {"model": raw["rembg"]["predict_s"], "total": raw["rembg"]["total_s"]}
+        section(report, "Per stage, 4000x4000 JPEG (s, medians)", stage_table(columns))
+        if "served" in raw:
+            section(report, "Throughput against bentoml serve", throughput_table(raw["served"]["throughput"]))
+        if args.soak:
+            raw["soak"] = run_soak(args, folder)
+            section(report, f"Memory over {raw['soak']['requests']} requests (tiny model, "
+                    f"{args.soak_photo_size}px JPEG, 8 clients)", soak_table(raw["soak"]))
+        section(report, "Goals", goals(columns, raw))
+    report.append(f"Load average at end: {load_average()}")
+    (out / "bench.md").write_text("\n\n".join(report) + "\n")
+    (out / "bench.json").write_text(json.dumps(raw, indent=2, default=str))
+    print(f"\nLoad average at end: {load_average()}\nwritten: {out / 'bench.md'}, {out / 'bench.json'}")
+
+
+def section(report: list[str], title: str, body: str) -> None:
+    """Append a titled section to the report and print it at once."""
+    text = f"## {title}\n\n{body}"
+    report.append(text)
+    print(f"\n{text}", flush=True)
+
+
+def peak_text(peak: dict) -> str:
+    """Measured matmul throughput and what it allows for the model's FLOP count."""
+    gflop = peak["model_gflop"]
+    rows = [[precision, rate, gflop / rate] for precision, rate in peak["gflops_per_s"].items()]
+    return (f"The model costs {gflop:.0f} GFLOP per image (torch FlopCounterMode). Dense 2048^2 matmul on all cores "
+            "(fp32: the better of numpy BLAS and torch; bf16: torch/oneDNN) reaches:\n\n"
+            + table(["precision", "GFLOP/s", "model floor s"], rows))
+
+
+def throughput_table(levels: list[dict]) -> str:
+    """Requests per second, latency and server memory per concurrency level."""
+    base = levels[0]["requests"] / levels[0]["seconds"]
+    rows = [[level["clients"], level["requests"], level["seconds"], level["requests"] / level["seconds"],
+             ratio(level["requests"] / level["seconds"], base), level["latency_p50_s"], level["peak_rss_mb"],
+             level["errors"]] for level in levels]
+    return table(["clients", "requests", "seconds", "req/s", "vs 1 client", "latency p50 s", "server peak RSS MB",
+                  "errors"], rows)
+
+
+def goals(columns: dict[str, dict], raw: dict) -> str:
+    """The issue's goals, each with the measured value."""
+    rows = []
+    rembg = columns.get("rembg remove()", {}).get("total")
+    for name, column in columns.items():
+        if name.startswith(("served", "in-process")):
+            total = column["total"]
+            rows.append([f"end to end ({name}) <= {GOAL_SECONDS} s", f"{total:.2f} s",
+                         "met" if total <= GOAL_SECONDS else "not met"])
+            if rembg:
+                rows.append([f"rembg / ours ({name}) >= {GOAL_VS_REMBG}x", ratio(rembg, total),
+                             "met" if rembg / total >= GOAL_VS_REMBG else "not met"])
+        if name.startswith("in-process"):
+            share = (column["total"] - column["model"]) / column["model"]
+            rows.append([f"non-model / model ({name}) <= {GOAL_NON_MODEL:.0%}", f"{share:.0%}",
+                         "met" if share <= GOAL_NON_MODEL else "not met"])
+    if "served" in raw:
+        levels = raw["served"]["throughput"]
+        rates = {level["clients"]: level["requests"] / level["seconds"] for level in levels}
+        top = max(rates)
+        rows.append([f"throughput at {top} clients >= 1 client", f"{rates[top]:.3f} vs {rates[min(rates)]:.3f} req/s",
+                     "met" if rates[top] >= rates[min(rates)] else "not met"])
+    if "soak" in raw:
+        samples = raw["soak"]["rss_mb"]
+        half, end = samples[len(samples) // 2][1], samples[-1][1]
+        rows.append([f"no memory growth over {raw['soak']['requests']} requests (second half <= +{GOAL_GROWTH:.0%})",
+                     f"{end - half:+.0f} MB", "met" if end <= half * (1 + GOAL_GROWTH) else "not met"])
+    return table(["goal", "measured", "verdict"], rows)
+
+
+if __name__ == "__main__":
+    main()

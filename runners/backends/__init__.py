@@ -1,0 +1,108 @@
+"""Inference backends (ONNX Runtime, OpenVINO, PyTorch) behind one interface, chosen by what is installed and what
+the CPU supports, or by CUTOUT_BACKEND / `--arg backend=`; reduced precision only serves when it passes the guard."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+from runners.backends.accuracy import Agreement, guard_batch, worst_agreement
+from runners.backends.base import BACKEND_NAMES, PRECISIONS, Backend, BackendError, BackendName, Precision
+from runners.backends.cpu import has_native_bf16
+from runners.store import ModelMetadata
+
+BACKEND_ENV = "CUTOUT_BACKEND"
+PRECISION_ENV = "CUTOUT_PRECISION"
+MODULES: dict[BackendName, str] = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch"}
+logger = logging.getLogger("cutout.backends")
+
+__all__ = ["Agreement", "Backend", "BackendError", "LoadedBackend", "available", "choose_backend",
+           "choose_precision", "construct", "load_backend"]
+
+
+def available() -> list[BackendName]:
+    """The backends whose runtime is installed."""
+    return [name for name in BACKEND_NAMES if importlib.util.find_spec(MODULES[name]) is not None]
+
+
+def _wanted(value: str | None, env: str) -> str:
+    return (value or os.environ.get(env) or "auto").strip().lower()
+
+
+def choose_backend(requested: str | None = None, precision: str | None = None) -> BackendName:
+    """The requested backend (argument, else CUTOUT_BACKEND), or for 'auto': OpenVINO when bf16 may be used (CPU
+    with native bf16, no GPU, precision not fixed to fp32), else ONNX Runtime (its fp32 is faster than OpenVINO's).
+    PyTorch is never picked automatically (slower, and it needs the weights)."""
+    from runners.backends.onnxruntime_backend import has_cuda
+
+    wanted = _wanted(requested, BACKEND_ENV)
+    installed = available()
+    if wanted == "auto":
+        bf16 = _wanted(precision, PRECISION_ENV) in ("auto", "bf16") and has_native_bf16()
+        return "openvino" if "openvino" in installed and bf16 and not has_cuda() else "onnxruntime"
+    if wanted not in BACKEND_NAMES:
+        raise BackendError(f"unknown backend {wanted!r}; choose one of auto, {', '.join(BACKEND_NAMES)}")
+    if wanted not in installed:
+        raise BackendError(f"backend {wanted!r} is not installed (pip install {MODULES[wanted]}); "
+                           f"installed: {', '.join(installed)}")
+    return wanted  # type: ignore[return-value]
+
+
+def choose_precision(backend: BackendName, requested: str | None = None) -> tuple[Precision, bool]:
+    """(precision, guarded): an explicit fp32/bf16 (argument, else CUTOUT_PRECISION) is used as asked; 'auto' means
+    bf16 where the backend and the CPU support it, guarded by the fp32 comparison, else fp32."""
+    wanted = _wanted(requested, PRECISION_ENV)
+    if wanted == "auto":
+        reduced = backend in ("openvino", "torch") and has_native_bf16()
+        return ("bf16", True) if reduced else ("fp32", False)
+    if wanted not in PRECISIONS:
+        raise BackendError(f"unknown precision {wanted!r}; choose one of auto, {', '.join(PRECISIONS)}")
+    return wanted, False  # type: ignore[return-value]
+
+
+def construct(name: BackendName, onnx_path: Path, metadata: ModelMetadata, threads: int,
+              precision: Precision) -> Backend:
+    """Load the model on one backend (imports only that backend's runtime)."""
+    if name == "openvino":
+        from runners.backends.openvino_backend import OpenVinoBackend as cls
+    elif name == "torch":
+        from runners.backends.torch_backend import TorchBackend as cls
+    else:
+        from runners.backends.onnxruntime_backend import OnnxRuntimeBackend as cls
+    return cls(onnx_path, metadata, threads, precision)
+
+
+class LoadedBackend:
+    """A backend plus how it was chosen: the guard's verdict when it runs in reduced precision."""
+
+    def __init__(self, backend: Backend, agreement: Agreement | None) -> None:
+        self.backend = backend
+        self.agreement = agreement
+
+    def describe(self) -> dict:
+        return {"backend": self.backend.name, "precision": self.backend.precision, "devices": self.backend.devices,
+                "accuracy_guard": self.agreement.as_dict() if self.agreement else None}
+
+
+def load_backend(onnx_path: Path, metadata: ModelMetadata, threads: int, backend: str | None = None,
+                 precision: str | None = None) -> LoadedBackend:
+    """Choose and load. A guarded reduced precision is compared with ONNX Runtime fp32 on two studio photos;
+    if it disagrees, fp32 serves instead: that ONNX Runtime session when the backend was chosen automatically,
+    else the requested backend in fp32 (logged either way)."""
+    name = choose_backend(backend, precision)
+    chosen, guarded = choose_precision(name, precision)
+    loaded = construct(name, onnx_path, metadata, threads, chosen)
+    if not guarded:
+        return LoadedBackend(loaded, None)
+    batch = guard_batch(metadata)
+    reference = construct("onnxruntime", onnx_path, metadata, threads, "fp32")
+    verdict = worst_agreement(reference.run(batch), loaded.run(batch))
+    if verdict.ok:
+        return LoadedBackend(loaded, verdict)
+    fallback = reference if _wanted(backend, BACKEND_ENV) == "auto" else construct(name, onnx_path, metadata,
+                                                                                   threads, "fp32")
+    logger.warning("%s %s disagrees with fp32 (IoU %.4f, mean |diff| %.4f): serving %s fp32", name, chosen,
+                   verdict.iou, verdict.mean_abs_diff, fallback.name)
+    return LoadedBackend(fallback, verdict)

@@ -1,0 +1,94 @@
+"""OpenVINO on the CPU: bf16 where the CPU has native bf16 (AVX512-BF16/AMX), else fp32.
+
+ONNX `DeformConv` nodes (our fused deformable-conv export) are mapped onto OpenVINO's DeformableConvolution with
+torchvision's border handling; GridSample-based graphs are read as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import openvino as ov
+from onnx import helper, numpy_helper
+
+from runners.backends.base import BackendName, Precision
+from runners.store import ModelMetadata
+
+OV_DOMAIN = "org.openvinotoolkit"
+HINTS: dict[Precision, str] = {"fp32": "f32", "bf16": "bf16"}
+
+
+def _deform_conv_nodes(node: onnx.NodeProto, bias_shape: str) -> list[onnx.NodeProto]:
+    """ONNX DeformConv(X, W, offset, B, mask) -> OpenVINO DeformableConv2D(X, offset, W, mask) + B."""
+    x, weight, offset, bias, mask = (list(node.input) + [""] * 5)[:5]
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    conv_inputs = [x, offset, weight] + ([mask] if mask else [])
+    out = node.output[0]
+    convolved = out if not bias else f"{out}/unbiased"
+    keep = {name: attrs[name] for name in ("strides", "pads", "dilations", "group") if name in attrs}
+    nodes = [helper.make_node("DeformableConv2D", conv_inputs, [convolved], domain=OV_DOMAIN,
+                              deformable_groups=attrs.get("offset_group", 1), **keep)]
+    if bias:
+        nodes += [helper.make_node("Reshape", [bias, bias_shape], [f"{out}/bias"]),
+                  helper.make_node("Add", [convolved, f"{out}/bias"], [out])]
+    return nodes
+
+
+def openvino_onnx(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The graph with every DeformConv replaced by OpenVINO's own deformable-conv op (in place; returned)."""
+    graph = model.graph
+    if not any(node.op_type == "DeformConv" for node in graph.node):
+        return model
+    bias_shape = "openvino/deform_bias_shape"
+    graph.initializer.append(numpy_helper.from_array(np.array([1, -1, 1, 1], np.int64), bias_shape))
+    nodes = [new for node in graph.node
+             for new in (_deform_conv_nodes(node, bias_shape) if node.op_type == "DeformConv" else [node])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    model.opset_import.append(helper.make_opsetid(OV_DOMAIN, 1))
+    return model
+
+
+def read_model(core: ov.Core, onnx_path: Path) -> ov.Model:
+    """The ONNX file as an OpenVINO model; deformable convs sample like torchvision (bilinear within 1 px outside)."""
+    model = core.read_model(openvino_onnx(onnx.load(str(onnx_path))).SerializeToString())
+    for op in model.get_ops():
+        if op.get_type_name() == "DeformableConvolution":
+            op.set_attribute("bilinear_interpolation_pad", True)
+    return model
+
+
+class OpenVinoBackend:
+    """One compiled OpenVINO model with a fixed batch of 1, run once per image (batching gains nothing on a CPU)."""
+
+    name: BackendName = "openvino"
+
+    def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int, precision: Precision = "bf16") -> None:
+        self.precision = precision
+        self.metadata = metadata
+        core = ov.Core()
+        model = read_model(core, onnx_path)
+        size = metadata.input_size
+        model.reshape({metadata.input_name: [1, 3, size, size]})
+        self.compiled = core.compile_model(model, "CPU", {
+            "INFERENCE_PRECISION_HINT": HINTS[precision],
+            "INFERENCE_NUM_THREADS": threads,
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+        })
+        self.request = self.compiled.create_infer_request()
+        self.output = self.compiled.outputs[metadata.output_index]
+        self.input_dtype = np.float16 if self.compiled.input(0).get_element_type() == ov.Type.f16 else np.float32
+
+    @property
+    def devices(self) -> list[str]:
+        return [f"OpenVINO CPU ({self.precision})"]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        outputs = [
+            np.array(self.request.infer({0: image[None].astype(self.input_dtype, copy=False)})[self.output])
+            for image in batch
+        ]
+        return np.concatenate(outputs).astype(np.float32, copy=False)
