@@ -1,8 +1,10 @@
 """Export deformable convs as one ONNX `DeformConv` node (opset 19) instead of the GridSample-based subgraph.
 
 The GridSample form materialises every sampled tap (a 7x7 branch at stride 4 of a 1024 input samples 64 x 49 x 256 x 256
-values, 0.8 GB) before a 1x1 conv; a fused kernel never does. ONNX Runtime runs `DeformConv` itself, and
-`runners/backends/openvino_backend.py` maps it onto OpenVINO's DeformableConvolution (`make bench` compares both).
+values, 0.8 GB) before a 1x1 conv; a fused kernel does not. ONNX Runtime runs `DeformConv` itself, and
+`runners/backends/openvino_backend.py` maps it onto OpenVINO's DeformableConvolution. Measured by `make bench` on the
+2-core AMD EPYC dev machine (lite at 1024, quiet): fused is slower in ONNX Runtime fp32 (8.3 s vs 6.9 s) and OpenVINO
+bf16 (4.4 s vs 3.2 s) and faster only in OpenVINO fp32 (7.5 s vs 9.2 s), so the served exports stay GridSample.
 """
 
 from __future__ import annotations
