@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from starlette.responses import Response
 
@@ -48,6 +49,13 @@ def model_view(image: np.ndarray, input_size: int) -> np.ndarray:
     if scale >= 1:
         return image
     return resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def hide_background(rgba: np.ndarray) -> np.ndarray:
+    """Zero the colour of fully transparent pixels (the removed background must not survive invisibly);
+    one OpenCV mask-and instead of boolean indexing, which is slow on 16 megapixels."""
+    visible = cv2.compare(np.ascontiguousarray(rgba[..., 3]), 0, cv2.CMP_GT)
+    return cv2.bitwise_and(rgba, cv2.merge([visible, visible, visible, np.full_like(visible, 255)]))
 
 
 def decode_side(recipe: Recipe, input_size: int) -> int | None:
@@ -99,8 +107,7 @@ class Processor:
             recipe = customised(recipe, layout=layout) if layout else recipe.model_copy(update={"layout": None})
         with timed("compose", endpoint, timings):
             if recipe.layout is None:
-                result = rgba
-                result[..., :3][rgba[..., 3] == 0] = 0
+                result = hide_background(rgba)
             else:
                 result = pipeline.compose(rgba, recipe.layout, recipe.shadow)
             if recipe.branding is not None:

@@ -64,6 +64,7 @@ def test_remove_background_with_bentoml_client(server: Server, photo: Path) -> N
     alpha = np.asarray(cutout)[..., 3]
     assert alpha[240, 320] == 255, "the product is opaque"
     assert alpha[10, 10] == 0 and alpha[470, 630] == 0, "the studio background is transparent"
+    assert not np.asarray(cutout)[..., :3][alpha == 0].any(), "no background colour hides under alpha 0"
 
 
 def test_other_endpoints_with_bentoml_client(server: Server, photo: Path) -> None:

@@ -13,13 +13,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor
 
+from runners.convert import SNAPSHOT_WEIGHTS
+
 from .config import VARIANTS, BiRefNetConfig
 from .model import BiRefNet
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _NESTED_KEYS = ("state_dict", "model")
 _ANCHOR_KEYS = ("bb.patch_embed.proj.weight", "bb.patch_embed1.proj.weight")
-_SNAPSHOT_FILES = ("model.safetensors", "pytorch_model.bin")
 _SHOWN = 5
 
 
@@ -67,10 +68,10 @@ def build_from_weights(
 
 def _snapshot_weights(directory: Path) -> Path:
     """Pick the weights file of a Hugging Face snapshot directory."""
-    for name in _SNAPSHOT_FILES:
+    for name in SNAPSHOT_WEIGHTS:
         if (directory / name).is_file():
             return directory / name
-    raise FileNotFoundError(f"{directory} holds none of {', '.join(_SNAPSHOT_FILES)}")
+    raise FileNotFoundError(f"{directory} holds none of {', '.join(SNAPSHOT_WEIGHTS)}")
 
 
 def _read(path: Path) -> object:
