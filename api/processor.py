@@ -78,17 +78,23 @@ class Processor:
         with timed("decode", endpoint, timings):
             return decode_image(data, self.max_pixels, min_side)
 
-    def cutout(self, data: bytes, recipe: Recipe, endpoint: str, timings: dict[str, float]) -> tuple[np.ndarray, str]:
-        """The RGBA cut-out at the decoded resolution, and the model tag that made it."""
+    def cutout(self, data: bytes, recipe: Recipe, endpoint: str, timings: dict[str, float],
+               full_frame: bool) -> tuple[np.ndarray, str]:
+        """The RGBA cut-out and the model tag that made it: refined on the subject's window (postprocess.window),
+        returned in the whole decoded frame if `full_frame`, else as that window."""
         info = self.model_info()
         input_size = int(info["metadata"]["input_size"])
         decoded = self.decode(data, endpoint, timings, decode_side(recipe, input_size))
         with timed("model", endpoint, timings):
-            mask = self.segment([model_view(decoded.rgb, input_size)])[0]
+            view = model_view(decoded.rgb, input_size)
+            mask = self.segment([view])[0]
+        height, width = decoded.rgb.shape[:2]
         with timed("postprocess", endpoint, timings):
-            rgba = pipeline.cutout(decoded.rgb, mask, recipe.mask)
+            rgba, window = pipeline.windowed_cutout(decoded.rgb, mask, recipe.mask, recipe.layout, recipe.shadow, view)
             if decoded.alpha is not None:
-                rgba[..., 3] = (rgba[..., 3] * decoded.alpha).round().astype(np.uint8)
+                rgba[..., 3] = (rgba[..., 3] * window.crop(decoded.alpha)).round().astype(np.uint8)
+            if full_frame:
+                rgba = window.paste(rgba, width, height)
         return rgba, info["tag"]
 
     def encode(self, pixels: np.ndarray, recipe: Recipe, tag: str, endpoint: str,
@@ -101,7 +107,7 @@ class Processor:
         """The full recipe on one encoded image; `place` picks the layout from the cut-out's alpha when the layout
         depends on the subject (PhotoRoom's output sizes and insets do)."""
         timings: dict[str, float] = {}
-        rgba, tag = self.cutout(data, recipe, endpoint, timings)
+        rgba, tag = self.cutout(data, recipe, endpoint, timings, recipe.layout is None or place is not None)
         if place is not None:
             layout = place(rgba[..., 3])
             recipe = customised(recipe, layout=layout) if layout else recipe.model_copy(update={"layout": None})

@@ -109,7 +109,7 @@ def render_branding(image: np.ndarray, branding: BrandingParams) -> np.ndarray:
     """The image with the branding bar composited at its top or bottom (RGB or RGBA kept)."""
     height, width = image.shape[:2]
     bar = bar_layer(width, branding, height)
-    layer = to_layer(image)
     rows = slice(0, bar.shape[0]) if branding.position == "top" else slice(height - bar.shape[0], height)
-    layer[rows] = over(bar, layer[rows])
-    return from_layer(layer, keep_alpha=image.shape[2] == 4)
+    result = image.copy()
+    result[rows] = from_layer(over(bar, to_layer(image[rows])), keep_alpha=image.shape[2] == 4)
+    return result

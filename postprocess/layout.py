@@ -99,10 +99,10 @@ def place(rgba: np.ndarray, placement: Placement) -> np.ndarray:
     if (tw, th) != (x1 - x0, y1 - y0):
         shrink = tw < x1 - x0
         layer = cv2.resize(layer, (tw, th), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-        layer[..., 3] = np.clip(layer[..., 3], 0.0, 1.0)
-        layer[..., :3] = np.clip(layer[..., :3], 0.0, layer[..., 3:4])
+        if not shrink:  # cubic overshoot must not leave colour brighter than its alpha
+            np.minimum(layer[..., :3], layer[..., 3:4], out=layer[..., :3])
     width, height = placement.canvas
-    canvas = np.zeros((height, width, 4), np.float32)
+    canvas = np.zeros((height, width, 4), np.uint8)
     canvas[top : top + th, left : left + tw] = layer
     return canvas
 

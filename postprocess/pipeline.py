@@ -11,11 +11,12 @@ from postprocess.cleanup import clean
 from postprocess.decontaminate import decontaminate
 from postprocess.layout import backdrop_layer, place, plan, subject_box
 from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowParams, parse_color
-from postprocess.refine import guided_upsample, resize, upsample, working_grid
+from postprocess.refine import align_to_image, guided_upsample, resize, upsample, working_grid
 from postprocess.shadow import shadow_map
 from postprocess.white_on_white import refine_white_on_white
+from postprocess.window import Window, subject_window
 
-__all__ = ["compose", "cutout", "load_template", "refine_alpha", "render_template"]
+__all__ = ["compose", "cutout", "load_template", "refine_alpha", "render_template", "windowed_cutout"]
 
 
 def _check_image(image: np.ndarray, name: str, channels: tuple[int, ...]) -> None:
@@ -79,6 +80,23 @@ def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarra
     return rgba
 
 
+def windowed_cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams, layout: LayoutParams | None,
+                    shadow: ShadowParams, view: np.ndarray | None = None) -> tuple[np.ndarray, Window]:
+    """`cutout` of only the subject's window, at the output's scale when that is smaller (postprocess.window).
+
+    The mask is aligned to the photo on the whole frame first, so the window sees the same shift as the whole photo
+    would. `view` is the photo already at the mask's size (the model's input), when the caller has it.
+    """
+    low = working_grid(np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0))
+    if params.refine and params.align:
+        if view is None or view.shape[:2] != low.shape:
+            view = resize(image, low.shape[1], low.shape[0])
+        low = align_to_image(low, view.astype(np.float32) / 255.0)
+        params = params.model_copy(update={"align": False})
+    window = subject_window(low, image.shape[1], image.shape[0], params, layout, shadow)
+    return cutout(window.crop(image), window.crop_mask(low), params), window
+
+
 def compose(
     rgba: np.ndarray,
     layout: LayoutParams,
@@ -96,10 +114,11 @@ def compose(
     obj = place(rgba, placement)
     width, height = placement.canvas
     base = backdrop_layer(layout, width, height, background_image)
-    shade = shadow_map(rgba, obj[..., 3], placement, shadow)
-    result = over(obj, over(tinted(shade, parse_color(shadow.color)), base))
-    translucent = bool((base[..., 3] < 1.0).any())
-    return from_layer(result, keep_alpha=translucent)
+    if shadow.mode != "none":
+        shade = shadow_map(rgba, obj[..., 3], placement, shadow)
+        base = over(tinted(shade, parse_color(shadow.color)), base)
+    translucent = bool((base[..., 3] < 255).any())
+    return from_layer(over(obj, base), keep_alpha=translucent)
 
 
 def render_template(image: np.ndarray, branding: BrandingParams) -> np.ndarray:

@@ -86,10 +86,14 @@ def guided_coefficients(
 
 
 def active_tiles(active: np.ndarray, width: int, height: int, tile: int = TILE) -> list[tuple[slice, slice]]:
-    """Full-res tiles whose footprint touches an active cell of a low-res grid (with 1-cell margin)."""
-    grown = cv2.dilate(active.astype(np.uint8) * 255, np.ones((3, 3), np.uint8))
-    rows, cols = -(-height // tile), -(-width // tile)
-    hit = cv2.resize(grown, (cols, rows), interpolation=cv2.INTER_AREA) > 0
+    """Full-res tiles whose footprint touches an active cell of a low-res grid (with 1-cell margin).
+
+    Each tile takes the maximum over the cells under it: the grid spans the image exactly, the tiles may overhang.
+    """
+    grown = cv2.dilate(active.astype(np.uint8), np.ones((3, 3), np.uint8))
+    row_starts = np.arange(0, height, tile) * grown.shape[0] // height
+    col_starts = np.arange(0, width, tile) * grown.shape[1] // width
+    hit = np.maximum.reduceat(np.maximum.reduceat(grown, row_starts, axis=0), col_starts, axis=1) > 0
     return [
         (slice(r * tile, min(height, (r + 1) * tile)), slice(c * tile, min(width, (c + 1) * tile)))
         for r, c in zip(*np.nonzero(hit), strict=False)

@@ -44,14 +44,15 @@ def _shift(plane: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def drop_shadow(alpha: np.ndarray, rect: tuple[int, int, int, int], params: ShadowParams) -> np.ndarray:
-    """Tight contact shadow at the base plus a wider, offset, blurred cast shadow.
+    """Shadow opacity from the placed object's alpha (uint8 on the canvas): a tight contact shadow at the base
+    plus a wider, offset, blurred cast shadow.
 
     Computed with the object at most SHADOW_SIDE px tall (shadows are smooth), then upscaled.
     """
     height, width = alpha.shape
     scale = min(1.0, SHADOW_SIDE / max(rect[2], rect[3]))
     sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
-    small = resize(alpha, sw, sh)
+    small = resize(alpha, sw, sh).astype(np.float32) * np.float32(1.0 / 255.0)
     left, top = min(sw - 1, int(rect[0] * scale)), min(sh - 1, int(rect[1] * scale))
     tw = max(1, min(sw - left, round(rect[2] * scale)))
     th = max(1, min(sh - top, round(rect[3] * scale)))
@@ -117,4 +118,4 @@ def shadow_map(
     if params.mode == "natural":
         shade, scale = photo_shadow(rgba, params.strength)
         return warp(shade, placement, scale)
-    return np.zeros_like(placed_alpha)
+    return np.zeros(placed_alpha.shape, np.float32)

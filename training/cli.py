@@ -106,14 +106,15 @@ def demo_pairs(out: Path, count: int, size: int, seed: int) -> None:
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-steps", type=click.IntRange(1), help="Stop after this many optimizer steps.")
-@click.option("--max-minutes", type=click.FloatRange(0, min_open=True), help="Stop after this long.")
+@click.option("--max-minutes", type=click.FloatRange(0, min_open=True),
+              help="Stop after this long (per session: with --resume it sets the new session's limit).")
 def finetune(dataset: Path, out: Path, source: str | None, spec: str | None, resume: bool, **settings) -> None:
     """Fine-tune on DATASET (from a store version's weights) or train --config from scratch; results in --out."""
     from training import finetune as fine
     from training.models import load_start
 
     if resume:
-        record = fine.train(out, resume=True)
+        record = fine.train(out, resume=True, max_minutes=settings["max_minutes"])
     else:
         try:
             config = fine.FinetuneConfig(**settings)

@@ -174,9 +174,15 @@ def start_run(dataset_dir: Path, run_dir: Path, start: Start, config: FinetuneCo
     return record
 
 
-def train(run_dir: Path, resume: bool = False) -> RunRecord:
-    """Train the run in run_dir (from its start weights, or from last.pt when resuming) until done."""
+def train(run_dir: Path, resume: bool = False, max_minutes: float | None = None) -> RunRecord:
+    """Train the run in run_dir (from its start weights, or from last.pt when resuming) until done.
+
+    The time limit (config.max_minutes, or `max_minutes` for this session) counts from this call, so a run stopped
+    by it continues when resumed; run.json's seconds keep the total.
+    """
     record = read_run(run_dir)
+    if max_minutes is not None:
+        record.config = record.config.model_copy(update={"max_minutes": max_minutes})
     config = record.config
     device = pick_device(config.device)
     dtype = autocast_dtype(config.amp, device)
@@ -201,7 +207,8 @@ def train(run_dir: Path, resume: bool = False) -> RunRecord:
         scaler.load_state_dict(state["scaler"])
         epoch, step, bad = state["epoch"], state["step"], state["bad"]
     base_weights = LossWeights(ssim=LossWeights().ssim if config.ssim else 0.0)
-    started = time.monotonic() - elapsed
+    session = time.monotonic()
+    started = session - elapsed
     status = "completed"
     while epoch < config.epochs:
         weights = base_weights.iou_only() if epoch >= config.epochs - config.iou_only_epochs else base_weights
@@ -228,7 +235,7 @@ def train(run_dir: Path, resume: bool = False) -> RunRecord:
             if step >= total and config.max_steps is not None:
                 status = "step-limit"
                 break
-            if config.max_minutes and time.monotonic() - started > 60 * config.max_minutes:
+            if config.max_minutes and time.monotonic() - session > 60 * config.max_minutes:
                 status = "time-limit"
                 break
         progress.close()

@@ -14,7 +14,7 @@ from runners.birefnet import BiRefNet
 from runners.convert import WEIGHTS_FILE
 from training.dataset import SegmentationDataset, read_index
 from training.evaluate import BASE, CANDIDATE, evaluate_run, store_predictor
-from training.finetune import FinetuneConfig, best_model, read_run, start_run, train
+from training.finetune import FinetuneConfig, best_model, read_run, start_run, train, write_run
 from training.losses import LossWeights, pixel_loss
 from training.models import load_start, parse_spec
 from training.promote import promote_run, register_model
@@ -94,3 +94,18 @@ def test_finetune_evaluate_promote_refuse_and_rollback(model_home: Path, scenes:
     assert read_run(worse).status == "step-limit"
 
     assert store.rollback() == base, "rollback returns to the parent"
+
+
+def test_a_run_stopped_by_its_time_limit_resumes_to_the_end(model_home: Path, scenes: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    start_run(scenes, run, load_start(None, SPEC),
+              FinetuneConfig(epochs=3, batch_size=4, threads=1, val_fraction=0.2, max_minutes=1e-4))
+    stopped = train(run)
+    assert stopped.status == "time-limit" and len(stopped.history) == 1
+    long_ago = read_run(run)
+    long_ago.seconds = 10_000.0  # earlier sessions ran for hours: the limit is per session, not per run
+    write_run(run, long_ago)
+    record = train(run, resume=True, max_minutes=10)
+    assert record.status == "completed", "the limit counts from the resumed session"
+    assert [row["epoch"] for row in record.history] == [1, 2, 3]
+    assert record.seconds > 10_000 and record.config.max_minutes == 10
