@@ -25,6 +25,7 @@ PHOTO_SEED = 7
 OFFSET_STD = 0.01
 LOGIT_SPREAD = 4.0
 FOREGROUND_SHARE = 0.25
+STUDIO = "studio-fused.onnx"  # the served export form (fused DeformConv)
 
 
 def cache_dir() -> Path:
@@ -95,23 +96,22 @@ def _random_lite(size: int, jpeg: Path, seed: int):  # noqa: ANN202 (torch is im
 
 def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
     """Build (once; cached) the random lite model and its exports: GridSample deform convs, fused DeformConv, and the
-    GridSample export behind a studio prior (benchmarks/studio_prior.py) for the end-to-end stages."""
+    served (fused) export behind a studio prior (benchmarks/studio_prior.py) for the end-to-end stages."""
     folder = cache_dir() / f"lite-random-{size}-s{seed}"
-    files = {name: folder / name for name in ("grid.onnx", "native.onnx", "studio.onnx", WEIGHTS_FILE)}
+    files = {name: folder / name for name in ("grid.onnx", "native.onnx", STUDIO, WEIGHTS_FILE)}
     missing = [name for name, path in files.items() if not path.exists()]
     if missing:
         from safetensors.torch import save_file
 
         from benchmarks.studio_prior import StudioPrior
         from runners.birefnet import export_onnx
-        from runners.birefnet.deform_native import export_native_onnx
 
         model = _random_lite(size, jpeg, seed)
         folder.mkdir(parents=True, exist_ok=True)
         writers = {
-            "grid.onnx": lambda path: export_onnx(model, path, size),
-            "native.onnx": lambda path: export_native_onnx(model, path, size),
-            "studio.onnx": lambda path: export_onnx(StudioPrior(model), path, size),
+            "grid.onnx": lambda path: export_onnx(model, path, size, deform="grid"),
+            "native.onnx": lambda path: export_onnx(model, path, size),
+            STUDIO: lambda path: export_onnx(StudioPrior(model), path, size),
             WEIGHTS_FILE: lambda path: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path)),
         }
         for name in missing:
@@ -120,7 +120,7 @@ def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
     metadata = ModelMetadata(variant="lite", input_size=size, dynamic_batch=True, source=str(folder))
     return BenchModel(files["grid.onnx"], metadata,
                       f"BiRefNet lite (Swin-T) at {size}, random weights (seed {seed}, calibrated)",
-                      files["native.onnx"], files["studio.onnx"])
+                      files["native.onnx"], files[STUDIO])
 
 
 def resolve_model(spec: str | None, size: int, jpeg: Path) -> BenchModel:

@@ -76,8 +76,8 @@ def model_inputs(model: BenchModel, jpeg: Path, folder: Path) -> list[str]:
 
 
 def exports(model: BenchModel) -> dict[str, Path]:
-    """The model files to compare: the GridSample export and the fused-DeformConv one when both exist."""
-    return {"grid": model.onnx, "native": model.native} if model.native else {"given": model.onnx}
+    """The model files to compare: the GridSample export and the fused-DeformConv one (served) when both exist."""
+    return {"grid": model.onnx, "fused": model.native} if model.native else {"given": model.onnx}
 
 
 def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, inputs: list[str]) -> tuple[str, list]:
@@ -128,12 +128,12 @@ def trained_accuracy(args: argparse.Namespace, folder: Path, jpeg: Path) -> str 
 
 
 def model_only_column(raw: dict) -> dict[str, dict[str, float]] | None:
-    """The model-only time of the backend and precision the pipeline ran, on the same (GridSample) export."""
+    """The model-only time of the backend and precision the pipeline ran, on the same (fused) export."""
     if "error" in raw.get("pipeline", {"error": 1}) or not raw.get("models"):
         return None
     used = raw["pipeline"]["inference"]
     rows = [row for row in raw["models"] if (row["backend"], row["precision"]) == (used["backend"], used["precision"])
-            and row["export"] != "native"]
+            and row["export"] != "grid"]
     if not rows:
         return None
     return {f"model only ({used['backend']} {used['precision']})": {"model": rows[0]["median_s"],

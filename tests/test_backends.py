@@ -16,7 +16,7 @@ import runners.backends as backends
 from runners.backends import BackendError, accuracy, choose_backend, choose_precision, load_backend
 from runners.backends.accuracy import agreement
 from runners.birefnet import BiRefNet, DeformableConv2d, export_onnx
-from runners.birefnet.deform_native import export_native_onnx, with_native_deform
+from runners.birefnet.deform_native import with_native_deform
 from runners.inference import OnnxSegmenter
 from runners.store import ModelMetadata
 from tests.birefnet.conftest import TINY, randomize
@@ -201,8 +201,9 @@ def test_fused_export_of_a_whole_birefnet_matches_the_gridsample_export(tmp_path
     size = model.config.size
     metadata = ModelMetadata(input_size=size, dynamic_batch=True)
     images = [np.random.default_rng(1).integers(0, 255, (size, size, 3), np.uint8), product_photo(size, size)]
-    grid = OnnxSegmenter(export_onnx(model, tmp_path / "grid.onnx", size), metadata, 1, "onnxruntime", "fp32")
-    native = OnnxSegmenter(export_native_onnx(model, tmp_path / "native.onnx", size), metadata, 1, backend, "fp32")
+    grid = OnnxSegmenter(export_onnx(model, tmp_path / "grid.onnx", size, deform="grid"), metadata, 1, "onnxruntime",
+                         "fp32")
+    native = OnnxSegmenter(export_onnx(model, tmp_path / "native.onnx", size), metadata, 1, backend, "fp32")
     for got, want in zip(native.predict(images), grid.predict(images)):
         np.testing.assert_allclose(got, want, atol=1e-4)
 

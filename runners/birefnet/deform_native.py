@@ -1,24 +1,21 @@
-"""Export deformable convs as one ONNX `DeformConv` node (opset 19) instead of the GridSample-based subgraph.
+"""Deformable convs as one ONNX `DeformConv` node (opset 19) instead of the GridSample-based subgraph.
 
 The GridSample form materialises every sampled tap (a 7x7 branch at stride 4 of a 1024 input samples 64 x 49 x 256 x 256
-values, 0.8 GB) before a 1x1 conv; a fused kernel does not. ONNX Runtime runs `DeformConv` itself, and
-`runners/backends/openvino_backend.py` maps it onto OpenVINO's DeformableConvolution. Measured by `make bench` on the
-2-core AMD EPYC dev machine (lite at 1024, quiet): fused is slower in ONNX Runtime fp32 (8.3 s vs 6.9 s) and OpenVINO
-bf16 (4.4 s vs 3.2 s) and faster only in OpenVINO fp32 (7.5 s vs 9.2 s), so the served exports stay GridSample.
+values, 0.8 GB) before a 1x1 conv; a fused kernel does not. ONNX Runtime runs `DeformConv` itself (CPU and CUDA kernels
+since 2026), and `runners/backends/openvino_backend.py` maps it onto OpenVINO's DeformableConvolution. Measured by
+`make bench` on the quiet 2-core AMD EPYC dev machine (lite at 1024, 5 runs): ONNX Runtime fp32 4.79 s vs 5.35 s with
+peak memory 2.8 GB vs 5.2 GB, OpenVINO bf16 2.38 s vs 3.24 s. So export_onnx writes the fused form by default.
 """
 
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.onnx import symbolic_helper
 
 from .deform_conv import DeformableConv2d, deform_conv2d
-from .export import export_onnx
 
 NATIVE_OPSET = 19
 
@@ -74,8 +71,3 @@ def with_native_deform(model: nn.Module) -> nn.Module:
             if isinstance(child, DeformableConv2d):
                 setattr(module, child_name, NativeDeformableConv2d(child))
     return clone
-
-
-def export_native_onnx(model: nn.Module, path: str | os.PathLike[str], size: int) -> Path:
-    """export_onnx (fp32, dynamic batch) with fused DeformConv nodes, opset 19."""
-    return export_onnx(with_native_deform(model), path, size, opset=NATIVE_OPSET)

@@ -52,6 +52,17 @@ def test_fp16_export_keeps_float32_io(tmp_path: Path) -> None:
     assert check_onnx_parity(model, path, config.size) < 1e-2
 
 
-def test_rejects_opsets_without_grid_sample(tmp_path: Path, tiny_config: BiRefNetConfig) -> None:
+def test_rejects_opsets_without_the_deform_ops(tmp_path: Path, tiny_config: BiRefNetConfig) -> None:
     with pytest.raises(ValueError, match="GridSample"):
-        export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, opset=15)
+        export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, deform="grid", opset=15)
+    with pytest.raises(ValueError, match="DeformConv"):
+        export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, opset=17)
+
+
+@pytest.mark.parametrize("deform", ["fused", "grid"])
+def test_deformable_convs_export_as_one_node_or_as_grid_sampling(tmp_path: Path, deform: str) -> None:
+    model = randomize(BiRefNet(TINY["swin"])).eval()
+    path = export_onnx(model, tmp_path / f"{deform}.onnx", model.config.size, deform=deform)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert ("DeformConv" in ops) == (deform == "fused") and ("GridSample" in ops) == (deform == "grid")
+    assert check_onnx_parity(model, path, model.config.size) < 1e-3
