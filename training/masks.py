@@ -5,8 +5,10 @@ Branding bars are cut away first. After alignment, processed pixels that copy th
 canvas-coloured or clashing ones background; GrabCut settles the rest (added shadows that happen to match the
 original's own). Within that support every pixel is P = a * O + (1 - a) * S, with O the original pixel and S
 the processed background (canvas colour under any added shadow, filled in smoothly from around the object),
-so the soft alpha a is a per-pixel least-squares solve. Pairs are rejected when the outlines do not line up,
-the aligned interiors disagree, structure is left outside the mask, or the object runs under the bar.
+so the soft alpha a is a per-pixel least-squares solve where O stands out from S; elsewhere a weak contrast
+would turn noise into alpha, and the support label (less its one-pixel overhang) stands. Pairs are rejected when
+the outlines do not line up, the aligned interiors disagree, structure is left outside the mask, or the object
+runs under the bar.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class RecoveryConfig:
     object_level: float = 0.04
     agreement: float = 0.06
     clash: float = 0.15
-    conditioning: float = 0.03
+    conditioning: float = 0.25
     max_error: float = 0.035
     min_match: float = 0.5
     min_correlation: float = 0.6
@@ -118,7 +120,8 @@ def _reject(image: np.ndarray, reason: str, matrix: np.ndarray | None = None, er
 
 def _solve_alpha(processed: np.ndarray, original: np.ndarray, fallback: np.ndarray, free: np.ndarray,
                  color: np.ndarray, config: RecoveryConfig) -> np.ndarray:
-    """Least-squares a of P = a O + (1 - a) S; where O and S look alike the fallback label stands."""
+    """Least-squares a of P = a O + (1 - a) S where O differs from S by at least `conditioning` (max channel);
+    elsewhere the fallback label stands."""
     background = _smooth_fill(processed, free, color)
     contrast = original - background
     energy = (contrast**2).sum(axis=2)
@@ -213,7 +216,8 @@ def _alpha(frame: _Frame, color: np.ndarray, config: RecoveryConfig) -> tuple[np
                        _shadow_like(frame.warped, color))
     reach = cv2.dilate(_fill_holes(support).astype(np.uint8), _disk(1)) > 0
     free = frame.known & (cv2.dilate(support.astype(np.uint8), _disk(1)) == 0)
-    alpha = _solve_alpha(frame.warped, frame.source, support.astype(np.float32), free, color, config)
+    inner = cv2.erode(support.astype(np.uint8), _disk(1)).astype(np.float32)  # the support overhangs by a pixel
+    alpha = _solve_alpha(frame.warped, frame.source, inner, free, color, config)
     missing = _unexplained(frame.warped, free, frame.differs, support, color)
     reason = f"parts of the object are not in the mask ({missing:.1%} of its area)" if missing > config.max_unexplained else None
     return alpha * (reach & frame.known), reason
