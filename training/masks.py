@@ -48,7 +48,7 @@ class RecoveryConfig:
 
     work_side: int = 1024
     object_level: float = 0.04
-    agreement: float = 0.06
+    agreement: float = 0.035
     clash: float = 0.15
     conditioning: float = 0.25
     max_error: float = 0.035
