@@ -50,8 +50,8 @@ RUNNER_ATTEMPTS = 3
 
 
 def transient(exc: Exception) -> bool:
-    """A connection-level failure worth one more try: BentoML's internal client closes its pooled session every
-    100 requests even while other calls use it (bentoml/BentoML#4971), and a crashed runner is restarted."""
+    """A connection-level failure worth one more try: a crashed runner is restarted, and BentoML's internal client
+    may close a pooled session under a call (bentoml/BentoML#4971; the runner's KEEP_POOL avoids its refreshes)."""
     return isinstance(exc, aiohttp.ClientConnectionError) or (isinstance(exc, RuntimeError) and "closed" in str(exc))
 
 

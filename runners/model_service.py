@@ -18,7 +18,14 @@ RELOAD_CHECK_S = 1.0
 logger = logging.getLogger("cutout.runner")
 
 
-@bentoml.service(name="birefnet_runner", workers=1, traffic={"timeout": SETTINGS.request_timeout_s})
+# BentoML's client to this service replaces its connection pool every `max_requests` requests and closes the old
+# one under calls still in flight: they fail (retried by the API service) or never return. One local runner needs
+# no refresh, so the pool lives as long as the server.
+KEEP_POOL = {"max_requests": 2**31 - 1, "max_age": 1e9}
+
+
+@bentoml.service(name="birefnet_runner", workers=1, traffic={"timeout": SETTINGS.request_timeout_s},
+                 runner_connection=KEEP_POOL)
 class BiRefNetRunner:
     """Serves the pinned tag, or follows the promoted one: a promotion is loaded and warmed in the background."""
 
