@@ -128,7 +128,10 @@ class _Sparse:
         h, w = a.shape
         band = np.flatnonzero(cv2.dilate(edge_band(a).astype(np.uint8), np.ones((3, 3), np.uint8)))
         nbs = _neighbours(band, w, h)
-        pixels = np.unique(np.concatenate([band] + nbs))
+        present = np.zeros(h * w, bool)  # a flag per pixel: much faster than np.unique on millions of indices
+        for indices in [band, *nbs]:
+            present[indices] = True
+        pixels = np.flatnonzero(present)
         ys, xs = np.divmod(pixels, w)
         values = self.lookup(ys, xs, w, h)
         colour = img.reshape(-1, 3)[pixels].astype(np.float32) / 255.0
