@@ -27,10 +27,15 @@ def _check_image(image: np.ndarray, name: str, channels: tuple[int, ...]) -> Non
         )
 
 
+def _probabilities(mask: np.ndarray) -> np.ndarray:
+    """The model's mask as float32 in [0, 1] (NaN as 0)."""
+    return np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0)
+
+
 def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarray:
     """Full-resolution alpha (float32 HxW) from the model's low-res soft mask."""
     height, width = image.shape[:2]
-    mask = np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0)
+    mask = _probabilities(mask)
     grid = working_grid(mask)
     small = resize(image, grid.shape[1], grid.shape[0]) if params.refine or params.white_on_white else None
     if params.refine:
@@ -87,7 +92,7 @@ def windowed_cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams, lay
     The mask is aligned to the photo on the whole frame first, so the window sees the same shift as the whole photo
     would. `view` is the photo already at the mask's size (the model's input), when the caller has it.
     """
-    low = working_grid(np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0))
+    low = working_grid(_probabilities(mask))
     if params.refine and params.align:
         if view is None or view.shape[:2] != low.shape:
             view = resize(image, low.shape[1], low.shape[0])

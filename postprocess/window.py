@@ -1,7 +1,8 @@
 """The part of a photo worth refining: the subject's neighbourhood, at the scale the output needs.
 
 The guided refine leaves alpha exactly zero wherever the model's mask is clearly background, so refining only a
-window around the rest gives the same cut-out for a fraction of the work. When a fixed output size shrinks the
+window around the rest gives the same cut-out (up to the window edges' rounding to whole photo pixels) for a
+fraction of the work. When a fixed output size shrinks the
 subject, the window is refined near that output scale instead of the photo's.
 """
 
