@@ -2,8 +2,8 @@
 
 The guided refine leaves alpha exactly zero wherever the model's mask is clearly background, so refining only a
 window around the rest gives the same cut-out (up to the window edges' rounding to whole photo pixels) for a
-fraction of the work. When a fixed output size shrinks the
-subject, the window is refined near that output scale instead of the photo's.
+fraction of the work. When a fixed output size shrinks the subject, the window is refined near that output scale
+instead of the photo's.
 """
 
 from __future__ import annotations
