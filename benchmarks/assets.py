@@ -61,7 +61,7 @@ class BenchModel:
     onnx: Path
     metadata: ModelMetadata
     description: str
-    native: Path | None = None
+    fused: Path | None = None
     studio: Path | None = None
 
     @property
@@ -98,7 +98,7 @@ def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
     """Build (once; cached) the random lite model and its exports: GridSample deform convs, fused DeformConv, and the
     served (fused) export behind a studio prior (benchmarks/studio_prior.py) for the end-to-end stages."""
     folder = cache_dir() / f"lite-random-{size}-s{seed}"
-    files = {name: folder / name for name in ("grid.onnx", "native.onnx", STUDIO, WEIGHTS_FILE)}
+    files = {name: folder / name for name in ("grid.onnx", "fused.onnx", STUDIO, WEIGHTS_FILE)}
     missing = [name for name, path in files.items() if not path.exists()]
     if missing:
         from safetensors.torch import save_file
@@ -110,7 +110,7 @@ def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
         folder.mkdir(parents=True, exist_ok=True)
         writers = {
             "grid.onnx": lambda path: export_onnx(model, path, size, deform="grid"),
-            "native.onnx": lambda path: export_onnx(model, path, size),
+            "fused.onnx": lambda path: export_onnx(model, path, size),
             STUDIO: lambda path: export_onnx(StudioPrior(model), path, size),
             WEIGHTS_FILE: lambda path: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path)),
         }
@@ -120,7 +120,7 @@ def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
     metadata = ModelMetadata(variant="lite", input_size=size, dynamic_batch=True, source=str(folder))
     return BenchModel(files["grid.onnx"], metadata,
                       f"BiRefNet lite (Swin-T) at {size}, random weights (seed {seed}, calibrated)",
-                      files["native.onnx"], files[STUDIO])
+                      files["fused.onnx"], files[STUDIO])
 
 
 def resolve_model(spec: str | None, size: int, jpeg: Path) -> BenchModel:

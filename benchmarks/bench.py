@@ -77,7 +77,7 @@ def model_inputs(model: BenchModel, jpeg: Path, folder: Path) -> list[str]:
 
 def exports(model: BenchModel) -> dict[str, Path]:
     """The model files to compare: the GridSample export and the fused-DeformConv one (served) when both exist."""
-    return {"grid": model.onnx, "fused": model.native} if model.native else {"given": model.onnx}
+    return {"grid": model.onnx, "fused": model.fused} if model.fused else {"given": model.onnx}
 
 
 def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, inputs: list[str]) -> tuple[str, list]:

@@ -14,6 +14,8 @@ import math
 import cv2
 import numpy as np
 
+from postprocess.layout import bounds
+
 EPS_R = 5e-3
 OMEGA = 0.1
 SMALL_ITERATIONS = 10
@@ -177,12 +179,11 @@ def decontaminate(
     """
     if out is None:
         out = image.copy()
-    band = edge_band(alpha)
-    if not band.any():
+    found = bounds(edge_band(alpha))
+    if found is None:
         return out
-    ys, xs = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
-    y0, y1 = max(0, ys[0] - margin), min(alpha.shape[0], ys[-1] + margin + 1)
-    x0, x1 = max(0, xs[0] - margin), min(alpha.shape[1], xs[-1] + margin + 1)
+    x0, y0 = max(0, found[0] - margin), max(0, found[1] - margin)
+    x1, y1 = min(alpha.shape[1], found[2] + margin), min(alpha.shape[0], found[3] + margin)
     crop = image[y0:y1, x0:x1].copy()
     idx, fg = foreground_in_band(crop, np.ascontiguousarray(alpha[y0:y1, x0:x1]), iterations)
     patch = crop.reshape(-1, 3)

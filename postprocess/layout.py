@@ -37,15 +37,19 @@ class Placement:
         return np.array([[sx, 0.0, tx], [0.0, sy, ty]], np.float32)
 
 
+def bounds(present: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1), end-exclusive, of the set pixels of a boolean plane; None if none is set."""
+    rows, cols = np.flatnonzero(present.any(axis=1)), np.flatnonzero(present.any(axis=0))
+    if rows.size == 0:
+        return None
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
 def subject_box(alpha: np.ndarray, crop: bool) -> tuple[int, int, int, int]:
     """Bounding box of visible alpha (uint8 >= SUBJECT_ALPHA), or the whole frame."""
     height, width = alpha.shape
-    visible = alpha >= SUBJECT_ALPHA
-    if not crop or not visible.any():
-        return (0, 0, width, height)
-    rows = np.flatnonzero(visible.any(axis=1))
-    cols = np.flatnonzero(visible.any(axis=0))
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    found = bounds(alpha >= SUBJECT_ALPHA) if crop else None
+    return found or (0, 0, width, height)
 
 
 def _free_canvas(bw: int, bh: int, layout: LayoutParams) -> tuple[int, int, int]:

@@ -119,8 +119,8 @@ def compose(
     obj = place(rgba, placement)
     width, height = placement.canvas
     base = backdrop_layer(layout, width, height, background_image)
-    if shadow.mode != "none":
-        shade = shadow_map(rgba, obj[..., 3], placement, shadow)
+    shade = shadow_map(rgba, obj[..., 3], placement, shadow)
+    if shade is not None:
         base = over(tinted(shade, parse_color(shadow.color)), base)
     translucent = bool((base[..., 3] < 255).any())
     return from_layer(over(obj, base), keep_alpha=translucent)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from postprocess.background import estimate_backdrop
-from postprocess.layout import Placement, warp
+from postprocess.layout import Placement, bounds, warp
 from postprocess.params import ShadowParams
 from postprocess.refine import resize, shrink
 
@@ -97,13 +97,11 @@ def photo_shadow(rgba: np.ndarray, strength: float) -> tuple[np.ndarray, float]:
 
 def _below_object(alpha: np.ndarray) -> np.ndarray:
     """Soft region from the object's lower half downwards, a half-width wider each side."""
-    solid = alpha > 0.5
     region = np.zeros_like(alpha)
-    if not solid.any():
+    found = bounds(alpha > 0.5)
+    if found is None:
         return region
-    rows = np.flatnonzero(solid.any(axis=1))
-    cols = np.flatnonzero(solid.any(axis=0))
-    top, bottom, left, right = rows[0], rows[-1], cols[0], cols[-1]
+    left, top, right, bottom = found[0], found[1], found[2] - 1, found[3] - 1
     half_w, h = (right - left) // 2, bottom - top
     region[top + h // 2 : bottom + h // 2 + 1, max(0, left - half_w) : right + half_w + 1] = 1.0
     return _blur(region, max(1.0, 0.05 * h))
@@ -111,11 +109,11 @@ def _below_object(alpha: np.ndarray) -> np.ndarray:
 
 def shadow_map(
     rgba: np.ndarray, placed_alpha: np.ndarray, placement: Placement, params: ShadowParams
-) -> np.ndarray:
-    """Shadow opacity (float32 HxW) on the canvas for the chosen mode."""
+) -> np.ndarray | None:
+    """Shadow opacity (float32 HxW) on the canvas for the chosen mode; None for no shadow."""
     if params.mode == "drop":
         return drop_shadow(placed_alpha, placement.target, params)
     if params.mode == "natural":
         shade, scale = photo_shadow(rgba, params.strength)
         return warp(shade, placement, scale)
-    return np.zeros(placed_alpha.shape, np.float32)
+    return None

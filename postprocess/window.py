@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from postprocess.cleanup import remove_islands
-from postprocess.layout import plan
+from postprocess.layout import bounds, plan
 from postprocess.params import LayoutParams, MaskParams, ShadowParams
 from postprocess.refine import UNSURE
 
@@ -64,14 +64,6 @@ class Window:
         return frame
 
 
-def _bounds(present: np.ndarray) -> Box | None:
-    """Bounding box (x0, y0, x1, y1) of the set cells, or None."""
-    rows, cols = np.flatnonzero(present.any(axis=1)), np.flatnonzero(present.any(axis=0))
-    if rows.size == 0:
-        return None
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
-
-
 def _to_photo(mask_box: Box, mask_shape: tuple[int, int], width: int, height: int) -> Box:
     """A mask-pixel box as the nearest photo-pixel box (edges within half a photo pixel)."""
     fx, fy = width / mask_shape[1], height / mask_shape[0]
@@ -95,7 +87,7 @@ def subject_window(mask: np.ndarray, width: int, height: int, mask_params: MaskP
     """
     if mask_params.clean:  # the islands the refine will drop must not widen the window or shrink the scale
         mask = remove_islands(mask, mask_params.island_ratio, mask_params.thin_ratio)
-    found = _bounds(mask > UNSURE)
+    found = bounds(mask > UNSURE)
     whole = (0, 0, mask.shape[1], mask.shape[0])
     keep_whole = (found is None or not mask_params.refine or shadow.mode == "natural"
                   or (layout is not None and not layout.crop))
