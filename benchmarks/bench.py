@@ -1,7 +1,8 @@
 """`make bench` / `python -m benchmarks.bench`: where the time goes for a 4000x4000 studio JPEG, on this machine.
 
-1. model only (the floor): each backend x precision x deformable-conv export, with accuracy against ONNX Runtime
-   fp32 (mask IoU, mean |alpha diff|, max |logit diff|) on realistic inputs;
+1. model only (the floor): each backend x precision x deformable-conv export, int8 included (benchmarks/int8.py),
+   with accuracy against ONNX Runtime fp32 (mask IoU, mean |alpha diff|, max |logit diff|) on realistic inputs,
+   and again on a trained model over held-out scenes of every product kind;
 2. the in-process pipeline (api.processor.Processor) per preset, stage by stage, on the automatic backend;
 3. rembg's remove() on the same ONNX model and JPEG (optional dependency: pip install -e '.[bench]');
 4. a real `bentoml serve`: Server-Timing stages, throughput with 1/4/8 concurrent clients, server memory.
@@ -21,6 +22,7 @@ import numpy as np
 
 from benchmarks import served
 from benchmarks.assets import BenchModel, photo_view, resolve_model, studio_jpeg, trained_model
+from benchmarks.int8 import cached_path, nncf_installed
 from benchmarks.measure import in_subprocess, load_average, machine
 from benchmarks.report import ratio, table
 from runners.backends import available
@@ -28,9 +30,12 @@ from runners.backends.accuracy import agreement
 from runners.birefnet.config import VARIANTS
 from runners.convert import WEIGHTS_FILE
 from runners.preprocess import to_tensor
+from training.synthetic import KINDS
 
 STAGES = ("decode", "preprocess", "model", "mask refine", "compose", "encode")
-SECOND_SCENE = {"seed": 3, "kind": "white"}
+SECOND_SCENE = (3, "white")
+HELD_OUT_SCENES = [(5000 + index, kind) for index, kind in enumerate(KINDS * 2)]
+MODEL_ROWS = "onnxruntime:fp32,openvino:fp32,openvino:bf16,openvino:int8,torch:bf16"
 GOAL_SECONDS = 1.5
 GOAL_VS_REMBG = 3.5
 GOAL_NON_MODEL = 0.10
@@ -43,8 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=1024, help="model input size of the random lite model")
     parser.add_argument("--photo-size", type=int, default=4000, help="side of the studio JPEG")
     parser.add_argument("--model", help="an ONNX file or a store tag instead of the random lite model")
-    parser.add_argument("--backends", default="onnxruntime:fp32,openvino:fp32,openvino:bf16,torch:bf16",
-                        help="backend:precision pairs for the model-only table (missing runtimes are skipped)")
+    parser.add_argument("--backends", default=MODEL_ROWS,
+                        help="backend:precision pairs for the model-only table (missing runtimes are skipped; int8 is "
+                             "NNCF post-training quantization for OpenVINO, of the fused export only)")
     parser.add_argument("--presets", default="shop-hero,transparent", help="recipes for the pipeline tables")
     parser.add_argument("--clients", default="1,4,8", help="concurrency levels for the throughput table")
     parser.add_argument("--requests", type=int, default=2, help="requests per client per concurrency level")
@@ -61,18 +67,31 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def model_inputs(model: BenchModel, jpeg: Path, folder: Path) -> list[str]:
-    """Normalised batches saved as .npy: the benchmark photo, and a white product on white (the hard case)."""
+def model_inputs(model: BenchModel, jpeg: Path, folder: Path, scenes: list[tuple[int, str]]) -> list[str]:
+    """Normalised batches saved as .npy: the benchmark photo, then generated scenes (seed, product kind)."""
     from training.synthetic import make_scene
 
     size, meta = model.metadata.input_size, model.metadata
-    views = [photo_view(jpeg, size), make_scene(SECOND_SCENE["seed"], size, kind=SECOND_SCENE["kind"]).image]
+    views = [photo_view(jpeg, size)] + [make_scene(seed, size, kind=kind).image for seed, kind in scenes]
     paths = []
     for index, view in enumerate(views):
-        path = folder / f"input-{index}.npy"
+        path = folder / f"input-{size}-{index}.npy"
         np.save(path, to_tensor([view], size, meta.mean, meta.std))
         paths.append(str(path))
     return paths
+
+
+def int8_file(onnx: Path, model: BenchModel) -> Path | str:
+    """The int8 OpenVINO IR of onnx (quantized once in a worker, then cached), or why there is none."""
+    if not nncf_installed():
+        return "skipped: needs OpenVINO and NNCF (pip install -e '.[bench]')"
+    out = cached_path(onnx)
+    if not out.exists():
+        result = in_subprocess("quantize", {"onnx": str(onnx), "metadata": model.metadata.model_dump(mode="json"),
+                                            "out": str(out)})
+        if "error" in result:
+            return f"quantization failed: {result['error']}"
+    return out
 
 
 def exports(model: BenchModel) -> dict[str, Path]:
@@ -90,12 +109,20 @@ def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, input
         for backend, precision in dict.fromkeys(combos):
             if backend not in installed or (backend == "torch" and not onnx.with_name(WEIGHTS_FILE).exists()):
                 continue
-            if backend == "torch" and export == "grid":
-                continue  # the torch backend reads the weights beside the export, not the export
+            if (backend == "torch" or precision == "int8") and export == "grid":
+                continue  # torch reads the weights beside the export; int8 is tried on the served export only
+            model_file, run_precision = onnx, precision
+            if precision == "int8":
+                quantized = int8_file(onnx, model) if backend == "openvino" else "int8 needs OpenVINO"
+                if isinstance(quantized, str):
+                    rows.append([backend, precision, export, quantized] + [None] * 7)
+                    continue
+                model_file, run_precision = quantized, "bf16"  # layers left in float run as bf16 would
             name = f"{backend}-{precision}-{export}"
             outs = [str(folder / f"logits-{name}-{index}.npy") for index in range(len(inputs))]
-            result = in_subprocess("model", {"onnx": str(onnx), "metadata": model.metadata.model_dump(mode="json"),
-                                             "backend": backend, "precision": precision, "threads": args.threads,
+            result = in_subprocess("model", {"onnx": str(model_file),
+                                             "metadata": model.metadata.model_dump(mode="json"),
+                                             "backend": backend, "precision": run_precision, "threads": args.threads,
                                              "runs": args.runs, "inputs": inputs, "logits_out": outs})
             if "error" in result:
                 rows.append([backend, precision, export, f"failed: {result['error']}"] + [None] * 7)
@@ -109,22 +136,28 @@ def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, input
             results.append(result)
             rows.append([backend, precision, "weights" if backend == "torch" else export, result["median_s"],
                          ratio(results[0]["median_s"], result["median_s"]), result["load_s"], result["peak_rss_mb"],
-                         worst.iou, worst.mean_abs_diff, worst.max_logit_diff,
-                         "pass" if all(a.ok for a in agreements) else "FAIL"])
+                         worst.iou, worst.mean_abs_diff, worst.max_logit_diff, verdict(agreements)])
     header = ["backend", "precision", "deform export", "median s", "speed-up", "load s", "peak RSS MB",
               "min IoU", "max mean abs alpha diff", "max abs logit diff", "guard"]
     return table(header, rows), results
 
 
+def verdict(agreements: list) -> str:
+    """'pass' when every input passes the guard, else how many failed."""
+    failed = sum(not item.ok for item in agreements)
+    return "pass" if not failed else f"FAIL ({failed} of {len(agreements)} inputs)"
+
+
 def trained_accuracy(args: argparse.Namespace, folder: Path, jpeg: Path) -> str | None:
-    """The same accuracy comparison on a model with real weights, when one is present."""
+    """The same accuracy comparison on a model with real weights, when one is present, on the benchmark photo, the
+    white-on-white scene and two held-out generated scenes of every product kind."""
     model = trained_model()
     if model is None:
         return None
-    inputs = model_inputs(model, jpeg, folder)
-    sub = argparse.Namespace(**{**vars(args), "backends": "openvino:fp32,openvino:bf16"})
+    inputs = model_inputs(model, jpeg, folder, [SECOND_SCENE, *HELD_OUT_SCENES])
+    sub = argparse.Namespace(**{**vars(args), "backends": "openvino:fp32,openvino:bf16,openvino:int8"})
     text, _ = model_table(model, sub, folder, inputs)
-    return f"Trained model: {model.description}\n\n{text}"
+    return f"Trained model: {model.description}, {len(inputs)} inputs\n\n{text}"
 
 
 def model_only_column(raw: dict) -> dict[str, dict[str, float]] | None:
@@ -220,7 +253,7 @@ def main() -> None:
     raw: dict = {"args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="cutout-bench-") as temp:
         folder = Path(temp)
-        inputs = model_inputs(model, jpeg, folder)
+        inputs = model_inputs(model, jpeg, folder, [SECOND_SCENE])
         if model.metadata.variant in VARIANTS and importlib.util.find_spec("torch"):
             raw["peak"] = in_subprocess("peak", {"variant": model.metadata.variant, "size": args.size})
             if "error" not in raw["peak"]:

@@ -59,6 +59,15 @@ def pipeline(spec: dict) -> dict:
     return {"inference": segmenter.describe(), "presets": results}
 
 
+def quantize(spec: dict) -> dict:
+    """int8-quantize the ONNX model into spec["out"] (benchmarks/int8.py)."""
+    from benchmarks.int8 import quantize as quantize_int8
+
+    start = time.perf_counter()
+    quantize_int8(Path(spec["onnx"]), ModelMetadata.model_validate(spec["metadata"]), Path(spec["out"]))
+    return {"seconds": time.perf_counter() - start}
+
+
 def rembg_remove(spec: dict) -> dict:
     """rembg.remove() on the JPEG bytes (full-resolution RGBA PNG out), and its model step alone."""
     from PIL import Image
@@ -104,7 +113,7 @@ def peak(spec: dict) -> dict:
     return {"gflops_per_s": rates, "model_gflop": counter.get_total_flops() / 1e9}
 
 
-KINDS = {"model": model_only, "pipeline": pipeline, "rembg": rembg_remove, "peak": peak}
+KINDS = {"model": model_only, "pipeline": pipeline, "quantize": quantize, "rembg": rembg_remove, "peak": peak}
 
 if __name__ == "__main__":
     emit(KINDS[sys.argv[1]](json.loads(sys.argv[2])))

@@ -52,8 +52,12 @@ def openvino_onnx(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def read_model(core: ov.Core, onnx_path: Path) -> ov.Model:
-    """The ONNX file as an OpenVINO model; deformable convs sample like torchvision (bilinear within 1 px outside)."""
-    model = core.read_model(openvino_onnx(onnx.load(str(onnx_path))).SerializeToString())
+    """The ONNX file (or an OpenVINO IR .xml made from one, such as the benchmark's int8 model) as an OpenVINO
+    model; deformable convs sample like torchvision (bilinear within 1 px outside)."""
+    if onnx_path.suffix == ".xml":
+        model = core.read_model(str(onnx_path))
+    else:
+        model = core.read_model(openvino_onnx(onnx.load(str(onnx_path))).SerializeToString())
     for op in model.get_ops():
         if op.get_type_name() == "DeformableConvolution":
             op.set_attribute("bilinear_interpolation_pad", True)
