@@ -37,7 +37,7 @@ def test_translucent_result_keeps_alpha_and_composites_within_two_levels() -> No
 
 
 def test_solid_and_tinted_layers_are_premultiplied() -> None:
-    assert solid(1, 1, (200, 100, 50, 128))[0, 0].tolist() == [100, 50, 25, 128]
+    assert solid(2, 3, (200, 100, 50, 128)).reshape(-1, 4).tolist() == [[100, 50, 25, 128]] * 6
     layer = tinted(np.array([[0.0, 0.5, 1.0]], np.float32), (255, 0, 0, 128))
     assert layer[0, :, 3].tolist() == [0, 64, 128] and layer[0, :, 0].tolist() == [0, 64, 128]
     assert from_layer(layer, keep_alpha=True)[0, 2].tolist() == [255, 0, 0, 128]
