@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8100
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test venv ensure-model loadtest quality bench default-model clean
+.PHONY: serve test venv ensure-model loadtest quality bench bench-gpu default-model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ quality: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[torch,dev,bench]'
 	$(BIN)/python -m benchmarks.bench $(ARGS)
+
+# Images/s on a GPU (torch backend; lite and general at 1024, batch 1/4/16, fp32/bf16/fp16). Needs only PyTorch:
+# on a bare GPU machine `python3 -m benchmarks.gpu` does the same.
+bench-gpu: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu $(ARGS)
 
 # Retrain the bundled offline default model on generated studio scenes (CPU: about 40 minutes; see its MODEL_CARD.md).
 default-model: $(STAMP)

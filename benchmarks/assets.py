@@ -1,9 +1,7 @@
 """What the benchmark runs on: a cached 4000x4000 studio JPEG and a cached BiRefNet-lite-size model.
 
-Without real weights the model is BiRefNet(VARIANTS["lite"]) with seeded random weights: deformable offsets get
-small random weights (so sampling really deforms) and the last conv is rescaled so that the logits on the studio
-photo spread over +-LOGIT_SPREAD with FOREGROUND_SHARE of the pixels above 0: the masks are blobs, not products,
-but they are not all-background, so IoU and alpha differences mean something.
+Without real weights the model is BiRefNet(VARIANTS["lite"]) with seeded random weights, calibrated on the studio
+photo (benchmarks/random_model.py).
 """
 
 from __future__ import annotations
@@ -22,9 +20,6 @@ from runners.store import ModelMetadata
 CACHE_ENV = "CUTOUT_BENCH_CACHE"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "runners" / "default_model" / "model.onnx"
 PHOTO_SEED = 7
-OFFSET_STD = 0.01
-LOGIT_SPREAD = 4.0
-FOREGROUND_SHARE = 0.25
 STUDIO = "studio-fused.onnx"  # the served export form (fused DeformConv)
 
 
@@ -71,27 +66,15 @@ class BenchModel:
 
 
 def _random_lite(size: int, jpeg: Path, seed: int):  # noqa: ANN202 (torch is imported lazily)
-    """The calibrated random-weight lite model (see the module docstring)."""
+    """The calibrated random-weight lite model (benchmarks/random_model.py), calibrated on the benchmark photo."""
     import torch
 
-    from runners.birefnet import VARIANTS, BiRefNet, DeformableConv2d
+    from benchmarks.random_model import random_birefnet
     from runners.preprocess import to_tensor
 
-    torch.manual_seed(seed)
-    model = BiRefNet(VARIANTS["lite"]).eval()
     metadata = ModelMetadata(variant="lite", input_size=size)
-    batch = torch.from_numpy(to_tensor([photo_view(jpeg, size)], size, metadata.mean, metadata.std))
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, DeformableConv2d):
-                module.offset_conv.weight.normal_(0, OFFSET_STD)
-        logits = model(batch)
-        threshold = torch.quantile(logits.flatten()[::7], 1 - FOREGROUND_SHARE)
-        gain = LOGIT_SPREAD / logits.std()
-        last = model.decoder.conv_out1[0]
-        last.weight.mul_(gain)
-        last.bias.sub_(threshold).mul_(gain)
-    return model
+    photo = to_tensor([photo_view(jpeg, size)], size, metadata.mean, metadata.std)
+    return random_birefnet("lite", torch.from_numpy(photo), seed)
 
 
 def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:

@@ -339,7 +339,7 @@ def goals(columns: dict[str, dict], raw: dict) -> str:
             if rembg:
                 rows.append([f"rembg / ours ({name}) >= {GOAL_VS_REMBG}x", ratio(rembg, total),
                              "met" if rembg / total >= GOAL_VS_REMBG else "not met"])
-        if name.startswith("in-process"):
+        if name.startswith(("served", "in-process")):
             share = (column["total"] - column["model"]) / column["model"]
             rows.append([f"non-model / model ({name}) <= {GOAL_NON_MODEL:.0%}", f"{share:.0%}",
                          "met" if share <= GOAL_NON_MODEL else "not met"])

@@ -19,8 +19,9 @@ class ServeSettings(BaseModel):
     model: str | None = Field(default_factory=lambda: _env("model_tag", None), description="pin a store tag")
     backend: Literal["auto", "onnxruntime", "openvino", "torch"] = Field(
         default_factory=lambda: _env("backend", "auto"), description="inference backend (runners/backends)")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        default_factory=lambda: _env("precision", "auto"), description="bf16 needs a CPU with native bf16")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default_factory=lambda: _env("precision", "auto"),
+        description="bf16 needs a CPU with native bf16 or a GPU; fp16 needs a GPU (torch backend)")
     max_batch_size: int = Field(default_factory=lambda: int(_env("max_batch_size", "8")), ge=1, le=64)
     max_latency_ms: int = Field(default_factory=lambda: int(_env("max_latency_ms", "120000")), ge=100)
     request_timeout_s: int = Field(default_factory=lambda: int(_env("request_timeout_s", "300")), ge=1)

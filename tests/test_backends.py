@@ -15,7 +15,9 @@ import torch
 import runners.backends as backends
 from runners.backends import BackendError, accuracy, choose_backend, choose_precision, load_backend
 from runners.backends.accuracy import agreement
-from runners.birefnet import BiRefNet, DeformableConv2d, export_onnx
+from runners.birefnet import VARIANTS, BiRefNet, DeformableConv2d, export_onnx
+from runners.birefnet.export import random_batch
+from runners.convert import WEIGHTS_FILE
 from runners.birefnet.deform_native import with_native_deform
 from runners.inference import OnnxSegmenter
 from runners.store import ModelMetadata
@@ -80,6 +82,15 @@ def test_precision_choice(cpu: callable) -> None:
     assert choose_precision("openvino") == ("fp32", False)
     with pytest.raises(BackendError, match="unknown precision"):
         choose_precision("openvino", "int4")
+
+
+def test_torch_on_a_gpu_chooses_guarded_fp16(cpu: callable, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu(bf16=True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_precision("torch") == ("fp16", True)
+    assert choose_precision("openvino") == ("bf16", True), "a GPU changes nothing for the CPU runtimes"
+    monkeypatch.setenv("CUTOUT_DEVICE", "cpu")
+    assert choose_precision("torch") == ("bf16", True)
 
 
 def test_agreement_measures_masks_and_logits() -> None:
@@ -183,6 +194,47 @@ def test_torch_backend_needs_the_weights(tmp_path: Path) -> None:
     path = build_tiny_birefnet(tmp_path / "m.onnx", size=SIZE)
     with pytest.raises(BackendError, match="weights.safetensors"):
         OnnxSegmenter(path, ModelMetadata(input_size=SIZE), threads=1, backend="torch")
+
+
+def lite_weights(folder: Path) -> tuple[BiRefNet, Path]:
+    """A seeded random BiRefNet lite whose weights lie where an import stores them; returns (model, ONNX path)."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = randomize(BiRefNet(VARIANTS["lite"])).eval()
+    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    return model, folder / "model.onnx"
+
+
+def test_torch_backend_runs_the_imported_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUTOUT_DEVICE", "cpu")
+    model, path = lite_weights(tmp_path)
+    metadata = ModelMetadata(variant="lite", input_size=128)
+    batch = random_batch(2, 128).numpy()
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(batch)).numpy()
+    backend = backends.construct("torch", path, metadata, 1, "fp32")
+    assert backend.devices == ["torch CPU (fp32)"]
+    np.testing.assert_allclose(backend.run(batch), expected, atol=1e-4)
+    reduced = backends.construct("torch", path, metadata, 1, "bf16").run(batch)
+    assert reduced.shape == expected.shape and np.corrcoef(reduced.ravel(), expected.ravel())[0, 1] > 0.99
+
+
+def test_unsupported_devices_and_precisions_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, path = lite_weights(tmp_path)
+    metadata = ModelMetadata(variant="lite", input_size=128)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUTOUT_DEVICE", "cuda")
+    with pytest.raises(BackendError, match="sees no GPU"):
+        backends.construct("torch", path, metadata, 1, "fp32")
+    monkeypatch.setenv("CUTOUT_DEVICE", "auto")
+    with pytest.raises(BackendError, match="fp16 on a GPU only"):
+        backends.construct("torch", path, metadata, 1, "fp16")
+    tiny = build_tiny_birefnet(tmp_path / "tiny.onnx", size=SIZE)
+    runtimes = ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    for runtime in runtimes:
+        with pytest.raises(BackendError, match="fp16"):
+            backends.construct(runtime, tiny, ModelMetadata(input_size=SIZE), 1, "fp16")
 
 
 def test_deform_conv_exports_as_one_node_matching_pytorch_at_the_borders(tmp_path: Path) -> None:

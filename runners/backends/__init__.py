@@ -7,11 +7,14 @@ import importlib.util
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runners.backends.accuracy import Agreement, guard_batch, worst_agreement
 from runners.backends.base import BACKEND_NAMES, PRECISIONS, Backend, BackendError, BackendName, Precision
 from runners.backends.cpu import has_native_bf16
-from runners.store import ModelMetadata
+
+if TYPE_CHECKING:
+    from runners.store import ModelMetadata  # type only: importing the store loads BentoML
 
 BACKEND_ENV = "CUTOUT_BACKEND"
 PRECISION_ENV = "CUTOUT_PRECISION"
@@ -50,11 +53,21 @@ def choose_backend(requested: str | None = None, precision: str | None = None) -
     return wanted  # type: ignore[return-value]
 
 
+def _torch_on_gpu() -> bool:
+    """Whether the torch backend would run on a GPU here (imports torch)."""
+    from runners.backends.torch_backend import torch_device
+
+    return torch_device().type == "cuda"
+
+
 def choose_precision(backend: BackendName, requested: str | None = None) -> tuple[Precision, bool]:
-    """(precision, guarded): an explicit fp32/bf16 (argument, else CUTOUT_PRECISION) is used as asked; 'auto' means
-    bf16 where the backend and the CPU support it, guarded by the fp32 comparison, else fp32."""
+    """(precision, guarded): an explicit fp32/bf16/fp16 (argument, else CUTOUT_PRECISION) is used as asked; 'auto'
+    means fp16 for torch on a GPU, bf16 where the backend and the CPU support it, each guarded by the fp32
+    comparison, else fp32."""
     wanted = _wanted(requested, PRECISION_ENV)
     if wanted == "auto":
+        if backend == "torch" and _torch_on_gpu():
+            return "fp16", True
         reduced = backend in ("openvino", "torch") and has_native_bf16()
         return ("bf16", True) if reduced else ("fp32", False)
     if wanted not in PRECISIONS:

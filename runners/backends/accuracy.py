@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from runners.preprocess import to_tensor
-from runners.store import ModelMetadata
+
+if TYPE_CHECKING:
+    from runners.store import ModelMetadata  # type only: importing the store loads BentoML
 
 MIN_IOU = 0.99
 MAX_MEAN_ABS_DIFF = 0.01

@@ -7,9 +7,9 @@ from typing import Literal, Protocol
 import numpy as np
 
 BackendName = Literal["onnxruntime", "openvino", "torch"]
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["fp32", "bf16", "fp16"]
 BACKEND_NAMES: tuple[BackendName, ...] = ("onnxruntime", "openvino", "torch")
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
 
 
 class BackendError(RuntimeError):

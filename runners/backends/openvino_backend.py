@@ -13,11 +13,11 @@ import onnx
 import openvino as ov
 from onnx import helper, numpy_helper
 
-from runners.backends.base import BackendName, Precision
+from runners.backends.base import BackendError, BackendName, Precision
 from runners.store import ModelMetadata
 
 OV_DOMAIN = "org.openvinotoolkit"
-HINTS: dict[Precision, str] = {"fp32": "f32", "bf16": "bf16"}
+HINTS: dict[str, str] = {"fp32": "f32", "bf16": "bf16"}
 
 
 def _deform_conv_nodes(node: onnx.NodeProto, bias_shape: str) -> list[onnx.NodeProto]:
@@ -70,6 +70,8 @@ class OpenVinoBackend:
     name: BackendName = "openvino"
 
     def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int, precision: Precision = "bf16") -> None:
+        if precision not in HINTS:
+            raise BackendError(f"OpenVINO on the CPU runs fp32 or bf16 (asked for {precision})")
         self.precision = precision
         self.metadata = metadata
         core = ov.Core()
