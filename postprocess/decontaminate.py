@@ -3,8 +3,9 @@
 Multi-level foreground estimation after Germer et al. (2020), "Fast Multi-Level Foreground
 Estimation": coarse-to-fine Jacobi sweeps of the per-pixel 2x2 system I = aF + (1-a)B with a
 smoothness term weighted by alpha differences. Small levels are solved on every pixel; larger
-levels only on the band where 0 < alpha < 1, and the largest ones sparsely (pixel lists, no
-full-size arrays), which keeps 4000x4000 photos fast.
+levels only on the band where 0 < alpha < 1: with full-size arrays while the band covers much
+of the level, sparsely (pixel lists) once it is a thin outline or the level is large, so the
+cost follows the band, not the photo, which keeps 4000x4000 photos fast.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SMALL_ITERATIONS = 10
 SMALL_SIDE = 32
 FULL_LEVEL_PIXELS = 128 * 128
 DENSE_LEVEL_PIXELS = 1024 * 1024
+SPARSE_BAND_SHARE = 0.1  # a band on less of a level than this is solved sparsely: per-pixel lists cost ~10x more
 ALPHA_FLOOR = 0.5 / 255.0
 ALPHA_CEIL = 1.0 - 0.5 / 255.0
 
@@ -147,6 +149,14 @@ class _Sparse:
         return band, values[pos]
 
 
+def _dense_level(a: np.ndarray) -> bool:
+    """Whether a level is solved with full-size arrays: small levels always, mid-size ones while the band is wide."""
+    pixels = a.size
+    if pixels <= FULL_LEVEL_PIXELS:
+        return True
+    return pixels <= DENSE_LEVEL_PIXELS and np.count_nonzero(edge_band(a)) >= SPARSE_BAND_SHARE * pixels
+
+
 def foreground_in_band(
     image: np.ndarray, alpha: np.ndarray, iterations: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +167,7 @@ def foreground_in_band(
     band, values = np.zeros(0, np.int64), np.zeros((0, 6), np.float32)
     for img, a in levels:
         h, w = a.shape
-        if w * h <= DENSE_LEVEL_PIXELS:
+        if sparse is None and _dense_level(a):
             state = cv2.resize(state, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 6)
             state = _solve_dense(state, img, a, iterations)
             band = np.flatnonzero(edge_band(a))

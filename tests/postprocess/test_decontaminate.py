@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from postprocess.decontaminate import decontaminate
+import postprocess.decontaminate as decontaminate_module
+from postprocess.decontaminate import SPARSE_BAND_SHARE, decontaminate, edge_band
 from postprocess.params import MaskParams
 from postprocess.pipeline import cutout
 from tests.postprocess.helpers import disc_scene
@@ -39,3 +41,14 @@ def test_pixels_outside_the_band_untouched() -> None:
     out = decontaminate(image, alpha, iterations=2)
     solid = (alpha == 0.0) | (alpha == 1.0)
     np.testing.assert_array_equal(out[solid], image[solid])
+
+
+def test_thin_bands_solved_sparsely_match_the_dense_solve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thin outline on a large level takes the pixel-list path; it must give what full-size arrays give."""
+    image, alpha, fg = disc_scene(size=1200, soft=3.0)
+    assert np.count_nonzero(edge_band(alpha)) < SPARSE_BAND_SHARE * alpha.size / 4, "the band is thin"
+    sparse = decontaminate(image, alpha, iterations=2)
+    monkeypatch.setattr(decontaminate_module, "SPARSE_BAND_SHARE", 0.0)
+    dense = decontaminate(image, alpha, iterations=2)
+    assert np.abs(sparse.astype(int) - dense.astype(int)).max() <= 2
+    assert _edge_error(sparse, alpha, fg) < 3
