@@ -22,6 +22,7 @@ from postprocess.cleanup import disk
 from postprocess.refine import (
     active_tiles,
     box,
+    channel_norm,
     guided_coefficients,
     guided_tiles,
     resize,
@@ -64,14 +65,14 @@ def _noise(diff: np.ndarray, background: np.ndarray) -> float:
 
 def _project(diff: np.ndarray, contrast: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:
     """(alpha as projection of diff onto contrast, trust from the contrast's signal-to-noise)."""
-    strength = np.linalg.norm(contrast, axis=2)
+    strength = channel_norm(contrast)
     alpha = np.einsum("hwc,hwc->hw", diff, contrast) / np.maximum(strength**2, 1e-8)
     return np.clip(alpha, 0.0, 1.0), np.clip(strength / (MIN_SNR * noise) - 1.0, 0.0, 1.0)
 
 
 def _chroma(vectors: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
     """Components orthogonal to the backdrop colour: blind to shadows, which only darken it."""
-    unit = backdrop / np.maximum(np.linalg.norm(backdrop, axis=2, keepdims=True), 1e-6)
+    unit = backdrop / np.maximum(channel_norm(backdrop), 1e-6)[..., None]
     return vectors - np.einsum("hwc,hwc->hw", vectors, unit)[..., None] * unit
 
 
@@ -79,7 +80,7 @@ def open_backdrop(diff: np.ndarray, low: np.ndarray, sure_bg: np.ndarray, band: 
     """Band pixels whose 3x3 mean matches the backdrop within noise and connect to sure background."""
     smooth = box(diff, 1)
     candidates = (band > 0) | (low < SURE_BACKGROUND)
-    like = ((np.linalg.norm(smooth, axis=2) < BACKDROP_Z * _noise(smooth, sure_bg)) & candidates) | (
+    like = ((channel_norm(smooth) < BACKDROP_Z * _noise(smooth, sure_bg)) & candidates) | (
         sure_bg > 0
     )
     _, labels = cv2.connectedComponents(like.astype(np.uint8), connectivity=4)
@@ -111,7 +112,7 @@ def corrected_mask(
         chroma_diff, _chroma(contrast, backdrop), _noise(chroma_diff, sure_bg)
     )
     alpha = alpha + chroma_trust * (np.minimum(alpha, chroma_alpha) - alpha)
-    near = np.clip(2.0 - 2.0 * np.linalg.norm(contrast, axis=2) / NEAR_WHITE, 0.0, 1.0)
+    near = np.clip(2.0 - 2.0 * channel_norm(contrast) / NEAR_WHITE, 0.0, 1.0)
     close_to_product = np.clip(cv2.GaussianBlur(sure_fg, (0, 0), 3.0 * radius) * 8.0, 0.0, 1.0)
     weight = trust * near * close_to_product * band
     return alpha.astype(np.float32), weight.astype(np.float32), open_backdrop(diff, low, sure_bg, band)
