@@ -32,12 +32,15 @@ def _probabilities(mask: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0)
 
 
-def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarray:
-    """Full-resolution alpha (float32 HxW) from the model's low-res soft mask."""
+def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams, small: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """Full-resolution alpha (float32 HxW) from the model's low-res soft mask (`small`: the image already at the
+    mask's working grid, when the caller has it)."""
     height, width = image.shape[:2]
     mask = _probabilities(mask)
     grid = working_grid(mask)
-    small = resize(image, grid.shape[1], grid.shape[0]) if params.refine or params.white_on_white else None
+    if small is None or small.shape[:2] != grid.shape:
+        small = resize(image, grid.shape[1], grid.shape[0]) if params.refine or params.white_on_white else None
     if params.refine:
         alpha = guided_upsample(
             image,
@@ -67,8 +70,8 @@ def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.
     return np.clip(alpha, 0.0, 1.0, out=alpha.astype(np.float32, copy=False))
 
 
-def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarray:
-    """RGBA uint8 at the image's resolution.
+def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams, small: np.ndarray | None = None) -> np.ndarray:
+    """RGBA uint8 at the image's resolution (`small`: as in refine_alpha).
 
     Edge-band colours are decontaminated; fully transparent pixels keep the photo's RGB so that
     `compose` can recover the natural floor shadow (they are invisible in any compositing).
@@ -76,7 +79,7 @@ def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams) -> np.ndarra
     _check_image(image, "image", (3,))
     if mask.ndim != 2:
         raise ValueError(f"mask must be HxW, got shape {mask.shape}")
-    alpha = refine_alpha(image, mask, params)
+    alpha = refine_alpha(image, mask, params, small)
     alpha8 = cv2.convertScaleAbs(alpha, alpha=255.0)
     rgba = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)  # one SIMD pass; a strided numpy fill is 4x slower
     rgba[..., 3] = alpha8
@@ -99,7 +102,8 @@ def windowed_cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams, lay
         low = align_to_image(low, view.astype(np.float32) / 255.0)
         params = params.model_copy(update={"align": False})
     window = subject_window(low, image.shape[1], image.shape[0], params, layout, shadow)
-    return cutout(window.crop(image), window.crop_mask(low), params), window
+    small = window.crop_mask(view) if view is not None and view.shape[:2] == low.shape else None
+    return cutout(window.crop(image), window.crop_mask(low), params, small), window
 
 
 def compose(
