@@ -26,11 +26,11 @@ from benchmarks.int8 import cached_path, nncf_installed
 from benchmarks.measure import in_subprocess, load_average, machine
 from benchmarks.report import ratio, table
 from runners.backends import available
-from runners.backends.accuracy import agreement
+from runners.backends.accuracy import Agreement, agreement
 from runners.birefnet.config import VARIANTS
 from runners.convert import WEIGHTS_FILE
 from runners.preprocess import to_tensor
-from training.synthetic import KINDS
+from training.synthetic import KINDS, make_scene
 
 STAGES = ("decode", "preprocess", "model", "mask refine", "compose", "encode")
 SECOND_SCENE = (3, "white")
@@ -69,8 +69,6 @@ def parse_args() -> argparse.Namespace:
 
 def model_inputs(model: BenchModel, jpeg: Path, folder: Path, scenes: list[tuple[int, str]]) -> list[str]:
     """Normalised batches saved as .npy: the benchmark photo, then generated scenes (seed, product kind)."""
-    from training.synthetic import make_scene
-
     size, meta = model.metadata.input_size, model.metadata
     views = [photo_view(jpeg, size)] + [make_scene(seed, size, kind=kind).image for seed, kind in scenes]
     paths = []
@@ -142,7 +140,7 @@ def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, input
     return table(header, rows), results
 
 
-def verdict(agreements: list) -> str:
+def verdict(agreements: list[Agreement]) -> str:
     """'pass' when every input passes the guard, else how many failed."""
     failed = sum(not item.ok for item in agreements)
     return "pass" if not failed else f"FAIL ({failed} of {len(agreements)} inputs)"

@@ -32,8 +32,8 @@ def _probabilities(mask: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0)
 
 
-def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams, small: np.ndarray | None = None
-                 ) -> np.ndarray:
+def refine_alpha(image: np.ndarray, mask: np.ndarray, params: MaskParams,
+                 small: np.ndarray | None = None) -> np.ndarray:
     """Full-resolution alpha (float32 HxW) from the model's low-res soft mask (`small`: the image already at the
     mask's working grid, when the caller has it)."""
     height, width = image.shape[:2]
