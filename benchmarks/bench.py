@@ -30,6 +30,7 @@ from runners.backends.accuracy import Agreement, agreement
 from runners.birefnet.config import VARIANTS
 from runners.convert import WEIGHTS_FILE
 from runners.preprocess import to_tensor
+from runners.store import ModelMetadata
 from training.synthetic import KINDS, make_scene
 
 STAGES = ("decode", "preprocess", "model", "mask refine", "compose", "encode")
@@ -79,13 +80,13 @@ def model_inputs(model: BenchModel, jpeg: Path, folder: Path, scenes: list[tuple
     return paths
 
 
-def int8_file(onnx: Path, model: BenchModel) -> Path | str:
+def int8_file(onnx: Path, metadata: ModelMetadata) -> Path | str:
     """The int8 OpenVINO IR of onnx (quantized once in a worker, then cached), or why there is none."""
     if not nncf_installed():
         return "skipped: needs OpenVINO and NNCF (pip install -e '.[bench]')"
     out = cached_path(onnx)
     if not out.exists():
-        result = in_subprocess("quantize", {"onnx": str(onnx), "metadata": model.metadata.model_dump(mode="json"),
+        result = in_subprocess("quantize", {"onnx": str(onnx), "metadata": metadata.model_dump(mode="json"),
                                             "out": str(out)})
         if "error" in result:
             return f"quantization failed: {result['error']}"
@@ -111,7 +112,7 @@ def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, input
                 continue  # torch reads the weights beside the export; int8 is tried on the served export only
             model_file, run_precision = onnx, precision
             if precision == "int8":
-                quantized = int8_file(onnx, model) if backend == "openvino" else "int8 needs OpenVINO"
+                quantized = int8_file(onnx, model.metadata) if backend == "openvino" else "int8 needs OpenVINO"
                 if isinstance(quantized, str):
                     rows.append([backend, precision, export, quantized] + [None] * 7)
                     continue

@@ -88,8 +88,14 @@ def _pyramid(image: np.ndarray, alpha: np.ndarray) -> list[tuple[np.ndarray, np.
     return out[::-1]
 
 
-def _solve_dense(state: np.ndarray, img: np.ndarray, a: np.ndarray, iterations: int) -> np.ndarray:
-    """One dense level: every pixel on small levels, the edge band on larger ones."""
+def _grown_band(in_band: np.ndarray) -> np.ndarray:
+    """Flat indices of a level's edge band grown by one pixel (the pixels a level's sweeps update)."""
+    return np.flatnonzero(cv2.dilate(in_band.astype(np.uint8), np.ones((3, 3), np.uint8)))
+
+
+def _solve_dense(state: np.ndarray, img: np.ndarray, a: np.ndarray, in_band: np.ndarray,
+                 iterations: int) -> np.ndarray:
+    """One dense level: every pixel on small levels, the edge band (`in_band`: edge_band(a)) on larger ones."""
     h, w = a.shape
     colour = img.reshape(-1, 3).astype(np.float32) / 255.0
     flat_a = a.ravel()
@@ -99,7 +105,7 @@ def _solve_dense(state: np.ndarray, img: np.ndarray, a: np.ndarray, iterations: 
     else:
         flat[flat_a >= ALPHA_CEIL, :3] = colour[flat_a >= ALPHA_CEIL]
         flat[flat_a <= ALPHA_FLOOR, 3:] = colour[flat_a <= ALPHA_FLOOR]
-        idx = np.flatnonzero(cv2.dilate(edge_band(a).astype(np.uint8), np.ones((3, 3), np.uint8)))
+        idx = _grown_band(in_band)
     nbs = _neighbours(idx, w, h)
     sweeps = SMALL_ITERATIONS if min(w, h) <= SMALL_SIDE else iterations
     _sweep(flat, idx, nbs, colour[idx], flat_a[idx], [flat_a[n] for n in nbs], sweeps)
@@ -127,10 +133,11 @@ class _Sparse:
             out[found] = self.values[pos[found]]
         return out
 
-    def solve(self, img: np.ndarray, a: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
-        """Solve one level on its band; returns (band flat indices, their values)."""
+    def solve(self, img: np.ndarray, a: np.ndarray, in_band: np.ndarray,
+              iterations: int) -> tuple[np.ndarray, np.ndarray]:
+        """Solve one level on its band (`in_band`: edge_band(a)); returns (band flat indices, their values)."""
         h, w = a.shape
-        band = np.flatnonzero(cv2.dilate(edge_band(a).astype(np.uint8), np.ones((3, 3), np.uint8)))
+        band = _grown_band(in_band)
         nbs = _neighbours(band, w, h)
         present = np.zeros(h * w, bool)  # a flag per pixel: much faster than np.unique on millions of indices
         for indices in [band, *nbs]:
@@ -149,12 +156,13 @@ class _Sparse:
         return band, values[pos]
 
 
-def _dense_level(a: np.ndarray) -> bool:
-    """Whether a level is solved with full-size arrays: small levels always, mid-size ones while the band is wide."""
-    pixels = a.size
+def _dense_level(in_band: np.ndarray) -> bool:
+    """Whether a level (given by its edge band) is solved with full-size arrays: small levels always, mid-size
+    ones while the band is wide."""
+    pixels = in_band.size
     if pixels <= FULL_LEVEL_PIXELS:
         return True
-    return pixels <= DENSE_LEVEL_PIXELS and np.count_nonzero(edge_band(a)) >= SPARSE_BAND_SHARE * pixels
+    return pixels <= DENSE_LEVEL_PIXELS and np.count_nonzero(in_band) >= SPARSE_BAND_SHARE * pixels
 
 
 def foreground_in_band(
@@ -167,14 +175,15 @@ def foreground_in_band(
     band, values = np.zeros(0, np.int64), np.zeros((0, 6), np.float32)
     for img, a in levels:
         h, w = a.shape
-        if sparse is None and _dense_level(a):
+        in_band = edge_band(a)
+        if sparse is None and _dense_level(in_band):
             state = cv2.resize(state, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 6)
-            state = _solve_dense(state, img, a, iterations)
-            band = np.flatnonzero(edge_band(a))
+            state = _solve_dense(state, img, a, in_band, iterations)
+            band = np.flatnonzero(in_band)
             values = state.reshape(-1, 6)[band]
         else:
             sparse = sparse or _Sparse(state)
-            band, values = sparse.solve(img, a, iterations)
+            band, values = sparse.solve(img, a, in_band, iterations)
     inside = edge_band(alpha).ravel()[band]
     return band[inside], values[inside, :3]
 
