@@ -193,8 +193,8 @@ def decontaminate(
 ) -> np.ndarray:
     """RGB uint8 whose edge-band colours are the estimated foreground; other pixels untouched.
 
-    With `out` (a copy of image, or a view such as an RGBA buffer's RGB channels) only the edge band's bounding
-    box is written, in place, and out is returned: no full-size copy.
+    With `out` (a copy of image, or a view such as an RGBA buffer's RGB channels) only the edge band's pixels are
+    written, in place, and out is returned: no full-size copy.
     """
     if out is None:
         out = image.copy()
@@ -203,9 +203,7 @@ def decontaminate(
         return out
     x0, y0 = max(0, found[0] - margin), max(0, found[1] - margin)
     x1, y1 = min(alpha.shape[1], found[2] + margin), min(alpha.shape[0], found[3] + margin)
-    crop = image[y0:y1, x0:x1].copy()
-    idx, fg = foreground_in_band(crop, np.ascontiguousarray(alpha[y0:y1, x0:x1]), iterations)
-    patch = crop.reshape(-1, 3)
-    patch[idx] = np.clip(fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    out[y0:y1, x0:x1] = patch.reshape(crop.shape)
+    idx, fg = foreground_in_band(image[y0:y1, x0:x1], np.ascontiguousarray(alpha[y0:y1, x0:x1]), iterations)
+    ys, xs = np.divmod(idx, x1 - x0)
+    out[y0 + ys, x0 + xs] = np.clip(fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out
