@@ -44,10 +44,10 @@ class OnnxSegmenter:
     """One stored ONNX model loaded on a backend, plus the metadata that says how to feed it."""
 
     def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int | None = None,
-                 backend: str | None = None, precision: str | None = None) -> None:
+                 backend: str | None = None, precision: str | None = None, max_batch: int = 1) -> None:
         self.metadata = metadata
         self.loaded: LoadedBackend = load_backend(Path(onnx_path), metadata, inference_threads(threads), backend,
-                                                  precision)
+                                                  precision, max_batch)
 
     @property
     def providers(self) -> list[str]:

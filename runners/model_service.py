@@ -41,7 +41,7 @@ class BiRefNetRunner:
     @staticmethod
     def _load(tag: str) -> tuple[str, OnnxSegmenter]:
         segmenter = OnnxSegmenter(store.file_of(tag), store.metadata_of(tag), backend=SETTINGS.backend,
-                                  precision=SETTINGS.precision)
+                                  precision=SETTINGS.precision, max_batch=SETTINGS.max_batch_size)
         segmenter.warm_up()
         logger.info("serving %s on %s", tag, segmenter.describe())
         return tag, segmenter

@@ -21,7 +21,7 @@ class ServeSettings(BaseModel):
         default_factory=lambda: _env("backend", "auto"), description="inference backend (runners/backends)")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         default_factory=lambda: _env("precision", "auto"),
-        description="bf16 needs a CPU with native bf16 or a GPU; fp16 needs a GPU (torch backend)")
+        description="bf16 needs a CPU with native bf16 or a GPU; fp16 needs a GPU (torch, or TensorRT)")
     max_batch_size: int = Field(default_factory=lambda: int(_env("max_batch_size", "8")), ge=1, le=64)
     max_latency_ms: int = Field(default_factory=lambda: int(_env("max_latency_ms", "120000")), ge=100)
     request_timeout_s: int = Field(default_factory=lambda: int(_env("request_timeout_s", "300")), ge=1)

@@ -93,6 +93,41 @@ def test_torch_on_a_gpu_chooses_guarded_fp16(cpu: callable, monkeypatch: pytest.
     assert choose_precision("torch") == ("bf16", True)
 
 
+def test_tensorrt_is_asked_for_by_name_and_runs_guarded_fp16(cpu: callable, monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    """TensorRT cannot run on this machine: ONNX Runtime is made to offer it, and the session's provider list (what
+    ONNX Runtime is given) is checked."""
+    import onnxruntime as ort
+
+    from runners.backends.onnxruntime_backend import choose_providers
+
+    cpu(bf16=True)
+    metadata = ModelMetadata(input_size=1024, dynamic_batch=True)
+    monkeypatch.setenv("CUTOUT_DEVICE", "tensorrt")
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(BackendError, match="tensorrt-cu12-libs"):
+        choose_providers(metadata, "fp16")
+    offered = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: offered)
+    monkeypatch.setenv("CUTOUT_TRT_CACHE", str(tmp_path))
+    assert choose_backend() == "onnxruntime", "TensorRT is an ONNX Runtime provider, even on a bf16 CPU"
+    assert choose_precision("onnxruntime") == ("fp16", True)
+    (trt, options), *fallbacks = choose_providers(metadata, "fp16", max_batch=8)
+    assert trt == "TensorrtExecutionProvider" and fallbacks == offered[1:]
+    assert options["trt_fp16_enable"] == "True" and "trt_bf16_enable" not in options
+    assert options["trt_engine_cache_path"] == str(tmp_path)
+    assert (options["trt_profile_min_shapes"], options["trt_profile_max_shapes"]) == (
+        "input:1x3x1024x1024", "input:8x3x1024x1024")
+    fixed = choose_providers(ModelMetadata(input_size=512), "fp32", max_batch=8)[0][1]
+    assert fixed["trt_profile_max_shapes"] == "input:1x3x512x512", "a fixed-batch graph gets batch 1 only"
+    assert "trt_fp16_enable" not in fixed
+    with pytest.raises(BackendError, match="not torch"):
+        choose_precision("torch")
+    monkeypatch.setenv("CUTOUT_DEVICE", "gpu")
+    with pytest.raises(BackendError, match="unknown CUTOUT_DEVICE"):
+        choose_providers(metadata, "fp32")
+
+
 def test_agreement_measures_masks_and_logits() -> None:
     logits = np.where(np.arange(100)[None, None, :, None] < 50, 8.0, -8.0) * np.ones((1, 1, 100, 100))
     same = agreement(logits, logits + 0.01)
@@ -140,7 +175,8 @@ def test_guard_keeps_agreeing_precision_and_replaces_the_rest(tmp_path: Path, cp
     real = backends.construct
     built: list[tuple[str, str]] = []
 
-    def construct(name: str, onnx_path: Path, meta: ModelMetadata, threads: int, precision: str) -> object:
+    def construct(name: str, onnx_path: Path, meta: ModelMetadata, threads: int, precision: str,
+                  max_batch: int) -> object:
         built.append((name, precision))
         if name == "openvino" and precision == "bf16":
             return ScaledLogits(real("onnxruntime", onnx_path, meta, threads, "fp32"), factor)

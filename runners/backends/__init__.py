@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from runners.backends.accuracy import Agreement, guard_batch, worst_agreement
 from runners.backends.base import BACKEND_NAMES, PRECISIONS, Backend, BackendError, BackendName, Precision
 from runners.backends.cpu import has_native_bf16
+from runners.backends.device import wanted_device
 
 if TYPE_CHECKING:
     from runners.store import ModelMetadata  # type only: importing the store loads BentoML
@@ -62,11 +63,11 @@ def _torch_on_gpu() -> bool:
 
 def choose_precision(backend: BackendName, requested: str | None = None) -> tuple[Precision, bool]:
     """(precision, guarded): an explicit fp32/bf16/fp16 (argument, else CUTOUT_PRECISION) is used as asked; 'auto'
-    means fp16 for torch on a GPU, bf16 where the backend and the CPU support it, each guarded by the fp32
-    comparison, else fp32."""
+    means fp16 for torch on a GPU and for ONNX Runtime on TensorRT, bf16 where the backend and the CPU support it,
+    each guarded by the fp32 comparison, else fp32."""
     wanted = _wanted(requested, PRECISION_ENV)
     if wanted == "auto":
-        if backend == "torch" and _torch_on_gpu():
+        if (backend == "torch" and _torch_on_gpu()) or (backend == "onnxruntime" and wanted_device() == "tensorrt"):
             return "fp16", True
         reduced = backend in ("openvino", "torch") and has_native_bf16()
         return ("bf16", True) if reduced else ("fp32", False)
@@ -76,15 +77,19 @@ def choose_precision(backend: BackendName, requested: str | None = None) -> tupl
 
 
 def construct(name: BackendName, onnx_path: Path, metadata: ModelMetadata, threads: int,
-              precision: Precision) -> Backend:
-    """Load the model on one backend (imports only that backend's runtime)."""
+              precision: Precision, max_batch: int = 1) -> Backend:
+    """Load the model on one backend (imports only that backend's runtime); `max_batch` sizes TensorRT's engine."""
     if name == "openvino":
-        from runners.backends.openvino_backend import OpenVinoBackend as cls
-    elif name == "torch":
-        from runners.backends.torch_backend import TorchBackend as cls
-    else:
-        from runners.backends.onnxruntime_backend import OnnxRuntimeBackend as cls
-    return cls(onnx_path, metadata, threads, precision)
+        from runners.backends.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(onnx_path, metadata, threads, precision)
+    if name == "torch":
+        from runners.backends.torch_backend import TorchBackend
+
+        return TorchBackend(onnx_path, metadata, threads, precision)
+    from runners.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(onnx_path, metadata, threads, precision, max_batch)
 
 
 class LoadedBackend:
@@ -100,22 +105,22 @@ class LoadedBackend:
 
 
 def load_backend(onnx_path: Path, metadata: ModelMetadata, threads: int, backend: str | None = None,
-                 precision: str | None = None) -> LoadedBackend:
-    """Choose and load. A guarded reduced precision is compared with ONNX Runtime fp32 on two studio photos;
-    if it disagrees, fp32 serves instead: that ONNX Runtime session when the backend was chosen automatically,
-    else the requested backend in fp32 (logged either way)."""
+                 precision: str | None = None, max_batch: int = 1) -> LoadedBackend:
+    """Choose and load (`max_batch`: the largest batch it will be given). A guarded reduced precision is compared
+    with ONNX Runtime fp32 on two studio photos; if it disagrees, fp32 serves instead: that ONNX Runtime session
+    when the backend was chosen automatically, else the requested backend in fp32 (logged either way)."""
     name = choose_backend(backend, precision)
     chosen, guarded = choose_precision(name, precision)
-    loaded = construct(name, onnx_path, metadata, threads, chosen)
+    loaded = construct(name, onnx_path, metadata, threads, chosen, max_batch)
     if not guarded:
         return LoadedBackend(loaded, None)
     batch = guard_batch(metadata)
-    reference = construct("onnxruntime", onnx_path, metadata, threads, "fp32")
+    reference = construct("onnxruntime", onnx_path, metadata, threads, "fp32", max_batch)
     verdict = worst_agreement(reference.run(batch), loaded.run(batch))
     if verdict.ok:
         return LoadedBackend(loaded, verdict)
     fallback = reference if _wanted(backend, BACKEND_ENV) == "auto" else construct(name, onnx_path, metadata,
-                                                                                   threads, "fp32")
+                                                                                   threads, "fp32", max_batch)
     logger.warning("%s %s disagrees with fp32 (IoU %.4f, mean |diff| %.4f): serving %s fp32", name, chosen,
                    verdict.iou, verdict.mean_abs_diff, fallback.name)
     return LoadedBackend(fallback, verdict)

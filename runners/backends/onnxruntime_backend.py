@@ -1,33 +1,76 @@
-"""ONNX Runtime: CUDA when available and wanted, else the CPU provider (fp32)."""
+"""ONNX Runtime: CUDA when available and wanted, TensorRT when asked for (CUTOUT_DEVICE=tensorrt), else the CPU
+provider (fp32)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from runners.backends.base import BackendError, BackendName, Precision
-from runners.store import ModelMetadata
+from runners.backends.device import DEVICE_ENV, wanted_device
 
-DEVICE_ENV = "CUTOUT_DEVICE"
+if TYPE_CHECKING:
+    from runners.store import ModelMetadata
+
+Provider = str | tuple[str, dict[str, str]]
+TENSORRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+TRT_CACHE_ENV = "CUTOUT_TRT_CACHE"
+TRT_PRECISION_FLAGS: dict[str, str] = {"fp16": "trt_fp16_enable", "bf16": "trt_bf16_enable"}
 
 
-def choose_providers() -> list[str]:
-    """CUDA when ONNX Runtime has it and CUTOUT_DEVICE is not 'cpu'; CPU always as the fallback."""
-    wanted = os.environ.get(DEVICE_ENV, "auto").lower()
+def tensorrt_options(metadata: ModelMetadata, precision: Precision, max_batch: int) -> dict[str, str]:
+    """TensorRT settings: the precision, engines cached on disk (building one takes minutes; a restart reuses it)
+    and one optimisation profile from batch 1 to the runner's largest batch at the model's fixed input size."""
+    size = metadata.input_size
+    batch = max_batch if metadata.dynamic_batch else 1
+    shape = f"{metadata.input_name}:{{}}x3x{size}x{size}"
+    cache = os.environ.get(TRT_CACHE_ENV) or str(Path.home() / ".cache" / "cutout" / "tensorrt")
+    options = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache, "trt_timing_cache_enable": "True",
+               "trt_profile_min_shapes": shape.format(1), "trt_profile_opt_shapes": shape.format(batch),
+               "trt_profile_max_shapes": shape.format(batch)}
+    if precision in TRT_PRECISION_FLAGS:
+        options[TRT_PRECISION_FLAGS[precision]] = "True"
+    return options
+
+
+def gpu_provider() -> str | None:
+    """TensorRT when CUTOUT_DEVICE=tensorrt, CUDA when ONNX Runtime has it and CUTOUT_DEVICE is not 'cpu', else
+    None (the CPU); a GPU asked for by name that ONNX Runtime cannot offer is an error."""
+    wanted = wanted_device()
     available = ort.get_available_providers()
-    if wanted != "cpu" and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if wanted == "tensorrt" and TENSORRT not in available:
+        raise BackendError(f"{DEVICE_ENV}=tensorrt but ONNX Runtime offers only {available} "
+                           "(install onnxruntime-gpu and tensorrt-cu12-libs)")
+    if wanted == "tensorrt":
+        return TENSORRT
+    if wanted != "cpu" and CUDA in available:
+        return CUDA
     if wanted == "cuda":
         raise BackendError(f"{DEVICE_ENV}=cuda but ONNX Runtime offers only {available}")
-    return ["CPUExecutionProvider"]
+    return None
+
+
+def choose_providers(metadata: ModelMetadata, precision: Precision, max_batch: int = 1) -> list[Provider]:
+    """TensorRT (then CUDA for the nodes it cannot run), or CUDA, then the CPU as the fallback (gpu_provider).
+    Reduced precision runs on TensorRT only."""
+    gpu = gpu_provider()
+    if gpu == TENSORRT:
+        return [(TENSORRT, tensorrt_options(metadata, precision, max_batch)), CUDA, CPU]
+    if precision != "fp32":
+        raise BackendError(f"onnxruntime runs fp32 only on {'CUDA' if gpu else 'the CPU'} (asked for {precision}); "
+                           f"{DEVICE_ENV}=tensorrt runs fp16 and bf16")
+    return [CUDA, CPU] if gpu else [CPU]
 
 
 def has_cuda() -> bool:
-    """Whether ONNX Runtime would run on a GPU here."""
-    return choose_providers()[0] == "CUDAExecutionProvider"
+    """Whether ONNX Runtime would run on a GPU here (TensorRT or CUDA)."""
+    return gpu_provider() is not None
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -44,12 +87,12 @@ class OnnxRuntimeBackend:
 
     name: BackendName = "onnxruntime"
 
-    def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int, precision: Precision = "fp32") -> None:
-        if precision != "fp32":
-            raise BackendError(f"onnxruntime runs {onnx_path.name} in fp32 only (asked for {precision})")
+    def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int, precision: Precision = "fp32",
+                 max_batch: int = 1) -> None:
         self.precision: Precision = precision
         self.metadata = metadata
-        self.session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=choose_providers())
+        providers = choose_providers(metadata, precision, max_batch)
+        self.session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=providers)
         self.input_dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
 
     @property

@@ -3,7 +3,6 @@ through autocast, batches run whole), else on the CPU (fp32, or bf16 through one
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,18 +11,21 @@ import torch
 from torch import nn
 
 from runners.backends.base import BackendError, BackendName, Precision
+from runners.backends.device import DEVICE_ENV, wanted_device
 from runners.convert import WEIGHTS_FILE
 
 if TYPE_CHECKING:
     from runners.store import ModelMetadata
 
-DEVICE_ENV = "CUTOUT_DEVICE"
 AUTOCAST: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def torch_device() -> torch.device:
-    """CUDA when PyTorch sees a GPU and CUTOUT_DEVICE is not 'cpu'; 'cuda' without a GPU is an error."""
-    wanted = os.environ.get(DEVICE_ENV, "auto").lower()
+    """CUDA when PyTorch sees a GPU and CUTOUT_DEVICE is not 'cpu'; 'cuda' without a GPU is an error, and so is
+    'tensorrt' (an ONNX Runtime provider)."""
+    wanted = wanted_device()
+    if wanted == "tensorrt":
+        raise BackendError(f"{DEVICE_ENV}=tensorrt runs the onnxruntime backend, not torch")
     if wanted != "cpu" and torch.cuda.is_available():
         return torch.device("cuda")
     if wanted == "cuda":
