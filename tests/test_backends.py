@@ -93,10 +93,11 @@ def test_torch_on_a_gpu_chooses_guarded_fp16(cpu: callable, monkeypatch: pytest.
     assert choose_precision("torch") == ("bf16", True)
 
 
+@pytest.mark.filterwarnings("ignore:Specified provider")  # the fallback under test
 def test_tensorrt_is_asked_for_by_name_and_runs_guarded_fp16(cpu: callable, monkeypatch: pytest.MonkeyPatch,
                                                               tmp_path: Path) -> None:
-    """TensorRT cannot run on this machine: ONNX Runtime is made to offer it, and the session's provider list (what
-    ONNX Runtime is given) is checked."""
+    """TensorRT cannot run on this machine: ONNX Runtime is made to offer it, the provider list it is given is
+    checked, and a session that cannot start it (ONNX Runtime falls back to the CPU) is refused."""
     import onnxruntime as ort
 
     from runners.backends.onnxruntime_backend import choose_providers
@@ -123,6 +124,9 @@ def test_tensorrt_is_asked_for_by_name_and_runs_guarded_fp16(cpu: callable, monk
     assert "trt_fp16_enable" not in fixed
     with pytest.raises(BackendError, match="not torch"):
         choose_precision("torch")
+    tiny = build_tiny_birefnet(tmp_path / "tiny.onnx", size=SIZE)
+    with pytest.raises(BackendError, match="could not start TensorrtExecutionProvider"):
+        backends.construct("onnxruntime", tiny, ModelMetadata(input_size=SIZE), 1, "fp16")
     monkeypatch.setenv("CUTOUT_DEVICE", "gpu")
     with pytest.raises(BackendError, match="unknown CUTOUT_DEVICE"):
         choose_providers(metadata, "fp32")

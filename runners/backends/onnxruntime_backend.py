@@ -3,6 +3,7 @@ provider (fp32)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 TRT_CACHE_ENV = "CUTOUT_TRT_CACHE"
 TRT_PRECISION_FLAGS: dict[str, str] = {"fp16": "trt_fp16_enable", "bf16": "trt_bf16_enable"}
+logger = logging.getLogger("cutout.backends")
 
 
 def tensorrt_options(metadata: ModelMetadata, precision: Precision, max_batch: int) -> dict[str, str]:
@@ -73,6 +75,18 @@ def has_cuda() -> bool:
     return gpu_provider() is not None
 
 
+def check_started(asked: list[Provider], running: list[str]) -> None:
+    """ONNX Runtime quietly falls back to the next provider when a GPU provider fails to start (missing CUDA,
+    cuDNN or TensorRT libraries): refuse that when the GPU was asked for by name, log it under 'auto'."""
+    first = asked[0] if isinstance(asked[0], str) else asked[0][0]
+    if first in running:
+        return
+    message = f"ONNX Runtime could not start {first} and would run on {running} (see its log for the reason)"
+    if wanted_device() in ("cuda", "tensorrt"):
+        raise BackendError(message)
+    logger.warning(message)
+
+
 def session_options(threads: int) -> ort.SessionOptions:
     """Explicit thread settings (intra-op = threads, one inter-op thread) and every graph fusion."""
     options = ort.SessionOptions()
@@ -93,6 +107,7 @@ class OnnxRuntimeBackend:
         self.metadata = metadata
         providers = choose_providers(metadata, precision, max_batch)
         self.session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=providers)
+        check_started(providers, self.session.get_providers())
         self.input_dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
 
     @property
