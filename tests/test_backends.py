@@ -275,6 +275,10 @@ def test_unsupported_devices_and_precisions_are_refused(tmp_path: Path, monkeypa
     for runtime in runtimes:
         with pytest.raises(BackendError, match="fp16"):
             backends.construct(runtime, tiny, ModelMetadata(input_size=SIZE), 1, "fp16")
+    if "openvino" in runtimes:
+        monkeypatch.setenv("CUTOUT_DEVICE", "cuda")
+        with pytest.raises(BackendError, match="OpenVINO runs on the CPU"):
+            backends.construct("openvino", tiny, ModelMetadata(input_size=SIZE), 1, "fp32")
 
 
 def test_deform_conv_exports_as_one_node_matching_pytorch_at_the_borders(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import openvino as ov
 from onnx import helper, numpy_helper
 
 from runners.backends.base import BackendError, BackendName, Precision
+from runners.backends.device import DEVICE_ENV, wanted_device
 from runners.store import ModelMetadata
 
 OV_DOMAIN = "org.openvinotoolkit"
@@ -72,6 +73,9 @@ class OpenVinoBackend:
     def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int, precision: Precision = "bf16") -> None:
         if precision not in HINTS:
             raise BackendError(f"OpenVINO on the CPU runs fp32 or bf16 (asked for {precision})")
+        if wanted_device() in ("cuda", "tensorrt"):
+            raise BackendError(f"OpenVINO runs on the CPU here; {DEVICE_ENV}={wanted_device()} needs the onnxruntime "
+                               "or torch backend")
         self.precision = precision
         self.metadata = metadata
         core = ov.Core()
