@@ -207,6 +207,7 @@ def run_served(model_file: Path, model: BenchModel, args: argparse.Namespace, pa
     env = {"CUTOUT_THREADS": str(args.threads or ""), "CUTOUT_BACKEND": args.backend,
            "CUTOUT_PRECISION": args.precision}
     with served.serving(home, folder / "server.log", env) as server:
+        served.train_dispatcher(server, payload, args.presets.split(",")[0])
         sequential = {preset: served.sequential(server, payload, preset, args.runs)
                       for preset in args.presets.split(",")}
         levels = [served.throughput(server, payload, args.presets.split(",")[0], clients, args.requests)
