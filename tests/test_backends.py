@@ -110,18 +110,23 @@ def test_tensorrt_is_asked_for_by_name_and_runs_guarded_fp16(cpu: callable, monk
         choose_providers(metadata, "fp16")
     offered = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(ort, "get_available_providers", lambda: offered)
-    monkeypatch.setenv("CUTOUT_TRT_CACHE", str(tmp_path))
+    monkeypatch.setenv("CUTOUT_TRT_CACHE", str(tmp_path / "engines"))
     assert choose_backend() == "onnxruntime", "TensorRT is an ONNX Runtime provider, even on a bf16 CPU"
     assert choose_precision("onnxruntime") == ("fp16", True)
     (trt, options), *fallbacks = choose_providers(metadata, "fp16", max_batch=8)
     assert trt == "TensorrtExecutionProvider" and fallbacks == offered[1:]
     assert options["trt_fp16_enable"] == "True" and "trt_bf16_enable" not in options
-    assert options["trt_engine_cache_path"] == str(tmp_path)
+    assert options["trt_engine_cache_path"] == str(tmp_path / "engines") and (tmp_path / "engines").is_dir()
     assert (options["trt_profile_min_shapes"], options["trt_profile_max_shapes"]) == (
         "input:1x3x1024x1024", "input:8x3x1024x1024")
     fixed = choose_providers(ModelMetadata(input_size=512), "fp32", max_batch=8)[0][1]
     assert fixed["trt_profile_max_shapes"] == "input:1x3x512x512", "a fixed-batch graph gets batch 1 only"
     assert "trt_fp16_enable" not in fixed
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("CUTOUT_TRT_CACHE", str(tmp_path / "file" / "engines"))
+    with pytest.raises(BackendError, match="TensorRT engine cache"):
+        choose_providers(metadata, "fp16")
+    monkeypatch.setenv("CUTOUT_TRT_CACHE", str(tmp_path / "engines"))
     with pytest.raises(BackendError, match="not torch"):
         choose_precision("torch")
     tiny = build_tiny_birefnet(tmp_path / "tiny.onnx", size=SIZE)

@@ -26,14 +26,24 @@ TRT_PRECISION_FLAGS: dict[str, str] = {"fp16": "trt_fp16_enable", "bf16": "trt_b
 logger = logging.getLogger("cutout.backends")
 
 
+def tensorrt_cache() -> Path:
+    """The folder for TensorRT's engines (CUTOUT_TRT_CACHE, else ~/.cache/cutout/tensorrt), created if missing."""
+    cache = Path(os.environ.get(TRT_CACHE_ENV) or Path.home() / ".cache" / "cutout" / "tensorrt")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackendError(f"cannot create the TensorRT engine cache {cache} ({exc}); set {TRT_CACHE_ENV}") from exc
+    return cache
+
+
 def tensorrt_options(metadata: ModelMetadata, precision: Precision, max_batch: int) -> dict[str, str]:
     """TensorRT settings: the precision, engines cached on disk (building one takes minutes; a restart reuses it)
     and one optimisation profile from batch 1 to the runner's largest batch at the model's fixed input size."""
     size = metadata.input_size
     batch = max_batch if metadata.dynamic_batch else 1
     shape = f"{metadata.input_name}:{{}}x3x{size}x{size}"
-    cache = os.environ.get(TRT_CACHE_ENV) or str(Path.home() / ".cache" / "cutout" / "tensorrt")
-    options = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache, "trt_timing_cache_enable": "True",
+    options = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(tensorrt_cache()),
+               "trt_timing_cache_enable": "True",
                "trt_profile_min_shapes": shape.format(1), "trt_profile_opt_shapes": shape.format(batch),
                "trt_profile_max_shapes": shape.format(batch)}
     if precision in TRT_PRECISION_FLAGS:
