@@ -39,13 +39,13 @@ def choose_backend(requested: str | None = None, precision: str | None = None) -
     """The requested backend (argument, else CUTOUT_BACKEND), or for 'auto': OpenVINO when bf16 may be used (CPU
     with native bf16, no GPU, precision not fixed to fp32), else ONNX Runtime (its fp32 is faster than OpenVINO's).
     PyTorch is never picked automatically (slower, and it needs the weights)."""
-    from runners.backends.onnxruntime_backend import has_cuda
+    from runners.backends.onnxruntime_backend import gpu_provider
 
     wanted = _wanted(requested, BACKEND_ENV)
     installed = available()
     if wanted == "auto":
         bf16 = _wanted(precision, PRECISION_ENV) in ("auto", "bf16") and has_native_bf16()
-        return "openvino" if "openvino" in installed and bf16 and not has_cuda() else "onnxruntime"
+        return "openvino" if "openvino" in installed and bf16 and gpu_provider() is None else "onnxruntime"
     if wanted not in BACKEND_NAMES:
         raise BackendError(f"unknown backend {wanted!r}; choose one of auto, {', '.join(BACKEND_NAMES)}")
     if wanted not in installed:

@@ -80,11 +80,6 @@ def choose_providers(metadata: ModelMetadata, precision: Precision, max_batch: i
     return [CUDA, CPU] if gpu else [CPU]
 
 
-def has_cuda() -> bool:
-    """Whether ONNX Runtime would run on a GPU here (TensorRT or CUDA)."""
-    return gpu_provider() is not None
-
-
 def check_started(asked: list[Provider], running: list[str]) -> None:
     """ONNX Runtime quietly falls back to the next provider when a GPU provider fails to start (missing CUDA,
     cuDNN or TensorRT libraries): refuse that when the GPU was asked for by name, log it under 'auto'."""

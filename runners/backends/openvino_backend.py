@@ -73,9 +73,10 @@ class OpenVinoBackend:
     def __init__(self, onnx_path: Path, metadata: ModelMetadata, threads: int, precision: Precision = "bf16") -> None:
         if precision not in HINTS:
             raise BackendError(f"OpenVINO on the CPU runs fp32 or bf16 (asked for {precision})")
-        if wanted_device() in ("cuda", "tensorrt"):
-            raise BackendError(f"OpenVINO runs on the CPU here; {DEVICE_ENV}={wanted_device()} needs the onnxruntime "
-                               "or torch backend")
+        device = wanted_device()
+        if device in ("cuda", "tensorrt"):
+            raise BackendError(f"OpenVINO runs on the CPU here; {DEVICE_ENV}={device} needs the onnxruntime or torch "
+                               "backend")
         self.precision = precision
         self.metadata = metadata
         core = ov.Core()
