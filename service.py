@@ -21,6 +21,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from api.access_log import AccessLog
+from api.allocator import keep_freed_memory
 from api.archive import output_name, pack_results, read_photos
 from api.auth import ApiKeyAuth
 from api.body_limit import BodyLimit
@@ -37,6 +38,7 @@ from postprocess.params import MaskParams
 from runners.model_service import SETTINGS, BiRefNetRunner
 
 refuse_url_uploads()
+keep_freed_memory()  # on import: `bentoml serve` imports this file before it starts the workers that inherit it
 T = TypeVar("T")
 ImageFile = Path  # any Content-Type: the format is detected from the bytes
 ZipFile = Annotated[Path, ContentType("application/zip")]

@@ -54,7 +54,10 @@ def parse_args() -> argparse.Namespace:
                              "NNCF post-training quantization for OpenVINO, of the fused export only)")
     parser.add_argument("--presets", default="shop-hero,transparent", help="recipes for the pipeline tables")
     parser.add_argument("--clients", default="1,4,8", help="concurrency levels for the throughput table")
-    parser.add_argument("--requests", type=int, default=2, help="requests per client per concurrency level")
+    parser.add_argument("--requests", type=int, default=3,
+                        help="requests per client in each of a level's two rounds (a round of 8 clients spends one "
+                             "request each filling the pipeline and one draining it, so fewer understate the steady "
+                             "state)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
     parser.add_argument("--backend", default="auto", help="backend of the pipeline and served runs")
     parser.add_argument("--precision", default="auto", help="precision of the pipeline and served runs")
@@ -210,8 +213,8 @@ def run_served(model_file: Path, model: BenchModel, args: argparse.Namespace, pa
         served.train_dispatcher(server, payload, args.presets.split(",")[0])
         sequential = {preset: served.sequential(server, payload, preset, args.runs)
                       for preset in args.presets.split(",")}
-        levels = [served.throughput(server, payload, args.presets.split(",")[0], clients, args.requests)
-                  for clients in map(int, args.clients.split(","))]
+        levels = served.throughput_levels(server, payload, args.presets.split(",")[0],
+                                          [int(clients) for clients in args.clients.split(",")], args.requests)
     return sequential, levels
 
 

@@ -121,6 +121,22 @@ def throughput(server: Server, payload: bytes, preset: str, clients: int, per_cl
     return Throughput(clients, len(latencies), time.perf_counter() - start, median(latencies), peak, len(errors))
 
 
+def pooled(rounds: list[Throughput]) -> Throughput:
+    """Several rounds at one concurrency level as one: requests and seconds summed, the rounds' median latencies
+    averaged, the highest memory peak."""
+    return Throughput(rounds[0].clients, sum(r.requests for r in rounds), sum(r.seconds for r in rounds),
+                      sum(r.latency_p50_s for r in rounds) / len(rounds), max(r.peak_rss_mb for r in rounds),
+                      sum(r.errors for r in rounds))
+
+
+def throughput_levels(server: Server, payload: bytes, preset: str, levels: list[int],
+                      per_client: int) -> list[Throughput]:
+    """Every concurrency level measured in the given order and again in reverse (ABBA), each pooled over its two
+    rounds: the shared machine's speed drifts over the minutes this takes, and this way the drift favours no level."""
+    rounds = [throughput(server, payload, preset, clients, per_client) for clients in levels + levels[::-1]]
+    return [pooled([r for r in rounds if r.clients == clients]) for clients in dict.fromkeys(levels)]
+
+
 def soak(server: Server, payload: bytes, preset: str, total: int, clients: int, max_s: float) -> dict:
     """`total` requests from `clients` clients (stopping at max_s): server RSS after warm-up, then every tenth."""
     step = max(1, total // 10)

@@ -34,6 +34,7 @@ def model_only(spec: dict) -> dict:
 
 def pipeline(spec: dict) -> dict:
     """The whole in-process recipe (api.processor.Processor) per preset, with the model step split up."""
+    from api.allocator import keep_freed_memory
     from api.processor import Processor
     from api.recipe import load_preset
     from runners.inference import OnnxSegmenter
@@ -42,6 +43,7 @@ def pipeline(spec: dict) -> dict:
     segmenter = OnnxSegmenter(Path(spec["onnx"]), metadata, spec["threads"], spec["backend"], spec["precision"])
     split: dict[str, float] = {}
     info = {"tag": "bench", "metadata": metadata.model_dump()}
+    keep_freed_memory()
     processor = Processor(lambda images: segmenter.predict(images, split), lambda: info, 400_000_000)
     data = Path(spec["jpeg"]).read_bytes()
     results = {}

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
+from api.allocator import keep_freed_memory
 from api.codecs import FILE_SUFFIXES, IMAGE_SUFFIXES
 from api.errors import ApiError
 from api.processor import Processor
@@ -115,6 +116,7 @@ def local_processor(preset: str, model_tag: str | None) -> Process:
         with model_lock:
             return segmenter.predict(images)
 
+    keep_freed_memory()
     processor = Processor(segment, lambda: info, max_pixels=400_000_000)
     recipe = load_preset(preset)
 

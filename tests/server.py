@@ -51,9 +51,11 @@ class Server:
 
 def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180,
                  target: str = "service:CutoutService") -> Server:
-    """Start `bentoml serve TARGET` (this checkout's service, or a built bento's tag) and wait until /readyz."""
+    """Start `bentoml serve TARGET` (this checkout's service, or a built bento's tag) and wait until /readyz; glibc
+    allocator settings this process may have picked up (api.allocator) are not passed on, as on a fresh machine."""
     port = free_port()
-    env = {**os.environ, "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_")}
+    env = {**inherited, "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
            "CUTOUT_AUTH": "off",
            **(extra_env or {})}
     handle = open(log, "wb")

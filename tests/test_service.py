@@ -14,8 +14,11 @@ from pathlib import Path
 import bentoml
 import httpx
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
+
+from api.allocator import ENVIRONMENT
 
 from tests.server import Server, cutout_cli, start_server
 from tests.tiny_model import build_tiny_birefnet, product_photo
@@ -128,6 +131,18 @@ def test_health_reports_model_and_process(server: Server) -> None:
     assert body["model"]["metadata"]["variant"] == "studio"
     assert body["model"]["metadata"]["input_size"] == 256
     assert body["memory_rss_mb"] > 10 and body["uptime_s"] >= 0
+
+
+def test_every_server_process_reuses_freed_memory(server: Server) -> None:
+    """`bentoml serve` imports service.py (api.allocator) before it starts its workers, which inherit the settings."""
+    assert "MALLOC_ARENA_MAX" not in psutil.Process(server.process.pid).environ(), "started from glibc's defaults"
+    workers = psutil.Process(server.process.pid).children(recursive=True)
+    kinds = {("birefnet_runner" if "birefnet_runner" in " ".join(w.cmdline()) else "api") for w in workers}
+    assert kinds == {"api", "birefnet_runner"}
+    for worker in workers:
+        environment = worker.environ()
+        assert {name: environment.get(name) for name in ENVIRONMENT} == {
+            name: str(value) for name, value in ENVIRONMENT.items()}, worker.cmdline()
 
 
 @pytest.mark.parametrize(
