@@ -17,13 +17,12 @@ import os
 
 LOG = logging.getLogger(__name__)
 
-ARENAS = 1
-HEAP_BLOCK_BYTES = 32 * 2**20
-KEPT_FREE_BYTES = 256 * 2**20
-# the same settings as glibc reads them from the environment when a process starts, and as mallopt parameters
-ENVIRONMENT = {"MALLOC_ARENA_MAX": ARENAS, "MALLOC_MMAP_THRESHOLD_": HEAP_BLOCK_BYTES,
-               "MALLOC_TRIM_THRESHOLD_": KEPT_FREE_BYTES}
-MALLOPT = {-8: ARENAS, -3: HEAP_BLOCK_BYTES, -1: KEPT_FREE_BYTES}  # M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+SETTINGS = (  # (variable glibc reads from the environment at start-up, mallopt parameter in malloc.h, value)
+    ("MALLOC_ARENA_MAX", -8, 1),
+    ("MALLOC_MMAP_THRESHOLD_", -3, 32 * 2**20),
+    ("MALLOC_TRIM_THRESHOLD_", -1, 256 * 2**20),
+)
+ENVIRONMENT = {name: str(value) for name, _, value in SETTINGS}
 
 
 def keep_freed_memory() -> bool:
@@ -31,10 +30,11 @@ def keep_freed_memory() -> bool:
     workers: glibc reads the environment only at start-up, before their threads have made arenas of their own).
     False where the C library has no mallopt (not glibc)."""
     for name, value in ENVIRONMENT.items():
-        os.environ.setdefault(name, str(value))
+        os.environ.setdefault(name, value)
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
         LOG.info("no mallopt in this C library: the allocator keeps its defaults")
         return False
-    return all(mallopt(parameter, value) == 1 for parameter, value in MALLOPT.items())
+    applied = [mallopt(parameter, value) == 1 for _, parameter, value in SETTINGS]
+    return all(applied)

@@ -141,8 +141,7 @@ def test_every_server_process_reuses_freed_memory(server: Server) -> None:
     assert kinds == {"api", "birefnet_runner"}
     for worker in workers:
         environment = worker.environ()
-        assert {name: environment.get(name) for name in ENVIRONMENT} == {
-            name: str(value) for name, value in ENVIRONMENT.items()}, worker.cmdline()
+        assert {name: environment.get(name) for name in ENVIRONMENT} == ENVIRONMENT, worker.cmdline()
 
 
 @pytest.mark.parametrize(
