@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from api.allocator import ENVIRONMENT
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -49,13 +51,18 @@ class Server:
                 self.process.wait(10)
 
 
+def glibc_default_env() -> dict[str, str]:
+    """This process's environment without the allocator settings it may have picked up (api.allocator), so that a
+    process started with it begins from glibc's defaults, as on a fresh machine."""
+    return {name: value for name, value in os.environ.items() if name not in ENVIRONMENT}
+
+
 def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180,
                  target: str = "service:CutoutService") -> Server:
-    """Start `bentoml serve TARGET` (this checkout's service, or a built bento's tag) and wait until /readyz; glibc
-    allocator settings this process may have picked up (api.allocator) are not passed on, as on a fresh machine."""
+    """Start `bentoml serve TARGET` (this checkout's service, or a built bento's tag) and wait until /readyz; it
+    starts from glibc's allocator defaults (glibc_default_env)."""
     port = free_port()
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_")}
-    env = {**inherited, "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
+    env = {**glibc_default_env(), "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
            "CUTOUT_AUTH": "off",
            **(extra_env or {})}
     handle = open(log, "wb")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from api.allocator import ENVIRONMENT
+from tests.server import glibc_default_env
 
 REPO = Path(__file__).resolve().parent.parent
 # In a fresh interpreter (the setting is process-wide): minor page faults per allocate-use-free cycle of 16 MB
@@ -37,9 +36,8 @@ print(json.dumps(result))
 
 def faults_per_cycle(mode: str) -> dict:
     """Run FAULTS_PER_CYCLE with glibc's defaults at start (this process may have set the server's environment)."""
-    env = {name: value for name, value in os.environ.items() if name not in ENVIRONMENT}
     done = subprocess.run([sys.executable, "-c", FAULTS_PER_CYCLE, mode], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, check=True, env=env)
+                          timeout=120, check=True, env=glibc_default_env())
     return json.loads(done.stdout)
 
 
@@ -54,8 +52,7 @@ def test_freed_buffers_are_reused_without_page_faults() -> None:
 def test_processes_started_afterwards_inherit_the_settings_unless_set() -> None:
     script = ("import json, os; from api.allocator import keep_freed_memory; keep_freed_memory(); "
               "print(json.dumps({name: os.environ[name] for name in sorted(os.environ) if name.startswith('MALLOC_')}))")
-    env = {name: value for name, value in os.environ.items() if name not in ENVIRONMENT}
-    env["MALLOC_ARENA_MAX"] = "4"
+    env = {**glibc_default_env(), "MALLOC_ARENA_MAX": "4"}
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
                           check=True, env=env)
     assert json.loads(done.stdout) == {"MALLOC_ARENA_MAX": "4", "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
