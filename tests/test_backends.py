@@ -15,9 +15,12 @@ import torch
 import runners.backends as backends
 from runners.backends import BackendError, accuracy, choose_backend, choose_precision, load_backend
 from runners.backends.accuracy import agreement
+from runners.backends.cpu import has_native_bf16
 from runners.birefnet import VARIANTS, BiRefNet, DeformableConv2d, export_onnx
 from runners.birefnet.export import random_batch
+from runners.cli import BUNDLED_DEFAULT
 from runners.convert import WEIGHTS_FILE
+from runners.importer import inspect_onnx
 from runners.birefnet.deform_native import with_native_deform
 from runners.inference import OnnxSegmenter
 from runners.store import ModelMetadata
@@ -233,6 +236,35 @@ def test_openvino_runs_an_ir_made_from_the_onnx(tmp_path: Path) -> None:
     from_ir = OnnxSegmenter(ir, metadata, threads=1, backend="openvino", precision="fp32").predict(images)
     np.testing.assert_allclose(from_ir[0], from_onnx[0], atol=1e-6)
     assert from_ir[0].std() > 0.1, "a product photo gives a real mask, not a constant"
+
+
+def runtime_convolution_precisions(backend: object) -> set[tuple[bool, str]]:
+    """{(kept fp32 by name, precision it runs in)} over the compiled model's convolutions."""
+    from runners.backends.openvino_backend import FP32_CONVOLUTIONS
+
+    found = set()
+    for op in backend.compiled.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        if info["layerType"].astype(str) == "Convolution":
+            found.add((bool(FP32_CONVOLUTIONS.search(op.get_friendly_name())), info["runtimePrecision"].astype(str)))
+    return found
+
+
+@needs_openvino
+@pytest.mark.skipif(not has_native_bf16(), reason="bf16 inference needs AVX512-BF16 or AMX")
+def test_openvino_bf16_keeps_the_precision_sensitive_convolutions_in_fp32() -> None:
+    """The bundled model (PVT-v2): its spatial-reduction convs run fp32 under bf16, every other conv bf16; in bf16
+    on AMX they flip its mask on the guard's white box, which then made the server fall back to fp32."""
+    from runners.backends.openvino_backend import OpenVinoBackend
+
+    metadata = ModelMetadata(input_size=inspect_onnx(BUNDLED_DEFAULT).input_size)
+    bf16 = OpenVinoBackend(BUNDLED_DEFAULT, metadata, 1, "bf16")
+    assert runtime_convolution_precisions(bf16) == {(True, "f32"), (False, "bf16")}
+    assert runtime_convolution_precisions(OpenVinoBackend(BUNDLED_DEFAULT, metadata, 1, "fp32")) == {
+        (True, "f32"), (False, "f32")}
+    loaded = load_backend(BUNDLED_DEFAULT, metadata, threads=1, backend="openvino")
+    assert loaded.describe()["precision"] == "bf16", loaded.describe()["accuracy_guard"]
+    assert loaded.describe()["accuracy_guard"]["ok"]
 
 
 def test_torch_backend_needs_the_weights(tmp_path: Path) -> None:
