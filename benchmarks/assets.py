@@ -20,7 +20,8 @@ from runners.store import ModelMetadata
 CACHE_ENV = "CUTOUT_BENCH_CACHE"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "runners" / "default_model" / "model.onnx"
 PHOTO_SEED = 7
-STUDIO = "studio-fused.onnx"  # the served export form (fused DeformConv)
+STUDIO = "studio.onnx"  # in the served export form (export_onnx's default)
+EXPORT_REVISION = 2  # part of the cache folder's name: raise it when the export changes (2: deform convs in bands)
 
 
 def cache_dir() -> Path:
@@ -50,8 +51,9 @@ def photo_view(jpeg: Path, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BenchModel:
-    """An ONNX model to benchmark: its file, metadata, a description, and when built here its fused-DeformConv twin
-    and its studio-prior twin (same cost, product-shaped mask: what the end-to-end stages run)."""
+    """An ONNX model to benchmark: its file (the served export form), metadata, a description, and when built here
+    its fused-DeformConv twin and its studio-prior twin (same cost, product-shaped mask: what the end-to-end stages
+    run)."""
 
     onnx: Path
     metadata: ModelMetadata
@@ -78,9 +80,9 @@ def _random_lite(size: int, jpeg: Path, seed: int):  # noqa: ANN202 (torch is im
 
 
 def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
-    """Build (once; cached) the random lite model and its exports: GridSample deform convs, fused DeformConv, and the
-    served (fused) export behind a studio prior (benchmarks/studio_prior.py) for the end-to-end stages."""
-    folder = cache_dir() / f"lite-random-{size}-s{seed}"
+    """Build (once; cached) the random lite model and its exports: GridSample deform convs (served), fused DeformConv,
+    and the served export behind a studio prior (benchmarks/studio_prior.py) for the end-to-end stages."""
+    folder = cache_dir() / f"lite-random-{size}-s{seed}-r{EXPORT_REVISION}"
     files = {name: folder / name for name in ("grid.onnx", "fused.onnx", STUDIO, WEIGHTS_FILE)}
     missing = [name for name, path in files.items() if not path.exists()]
     if missing:
@@ -92,8 +94,8 @@ def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
         model = _random_lite(size, jpeg, seed)
         folder.mkdir(parents=True, exist_ok=True)
         writers = {
-            "grid.onnx": lambda path: export_onnx(model, path, size, deform="grid"),
-            "fused.onnx": lambda path: export_onnx(model, path, size),
+            "grid.onnx": lambda path: export_onnx(model, path, size),
+            "fused.onnx": lambda path: export_onnx(model, path, size, deform="fused"),
             STUDIO: lambda path: export_onnx(StudioPrior(model), path, size),
             WEIGHTS_FILE: lambda path: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path)),
         }

@@ -51,7 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", help="an ONNX file or a store tag instead of the random lite model")
     parser.add_argument("--backends", default=MODEL_ROWS,
                         help="backend:precision pairs for the model-only table (missing runtimes are skipped; int8 is "
-                             "NNCF post-training quantization for OpenVINO, of the fused export only)")
+                             "NNCF post-training quantization for OpenVINO, of the served export only)")
     parser.add_argument("--presets", default="shop-hero,transparent", help="recipes for the pipeline tables")
     parser.add_argument("--clients", default="1,4,8", help="concurrency levels for the throughput table")
     parser.add_argument("--requests", type=int, default=3,
@@ -97,7 +97,7 @@ def int8_file(onnx: Path, metadata: ModelMetadata) -> Path | str:
 
 
 def exports(model: BenchModel) -> dict[str, Path]:
-    """The model files to compare: the GridSample export and the fused-DeformConv one (served) when both exist."""
+    """The model files to compare: the GridSample export (served) and the fused-DeformConv one when both exist."""
     return {"grid": model.onnx, "fused": model.fused} if model.fused else {"given": model.onnx}
 
 
@@ -111,7 +111,7 @@ def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, input
         for backend, precision in dict.fromkeys(combos):
             if backend not in installed or (backend == "torch" and not onnx.with_name(WEIGHTS_FILE).exists()):
                 continue
-            if (backend == "torch" or precision == "int8") and export == "grid":
+            if (backend == "torch" or precision == "int8") and export == "fused":
                 continue  # torch reads the weights beside the export; int8 is tried on the served export only
             model_file, run_precision = onnx, precision
             if precision == "int8":
@@ -163,12 +163,12 @@ def trained_accuracy(args: argparse.Namespace, folder: Path, jpeg: Path) -> str 
 
 
 def model_only_column(raw: dict) -> dict[str, dict[str, float]] | None:
-    """The model-only time of the backend and precision the pipeline ran, on the same (fused) export."""
+    """The model-only time of the backend and precision the pipeline ran, on the served export form."""
     if "error" in raw.get("pipeline", {"error": 1}) or not raw.get("models"):
         return None
     used = raw["pipeline"]["inference"]
     rows = [row for row in raw["models"] if (row["backend"], row["precision"]) == (used["backend"], used["precision"])
-            and row["export"] != "grid"]
+            and row["export"] != "fused"]
     if not rows:
         return None
     return {f"model only ({used['backend']} {used['precision']})": {"model": rows[0]["median_s"],

@@ -35,13 +35,13 @@ class _HalfPrecision(nn.Module):
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], size: int, fp16: bool = False,
-                deform: Deform = "fused", opset: int | None = None) -> Path:
+                deform: Deform = "grid", opset: int | None = None) -> Path:
     """Export model (in eval mode) to ONNX: 'input' float32 [N,3,size,size] -> 'logits' float32 [N,1,size,size].
 
-    deform="fused" writes each deformable conv as one DeformConv node (opset 19; ONNX Runtime and OpenVINO run it
-    faster and in about half the memory, see deform_native.py); "grid" writes the GridSample subgraph (opset 16+)
-    for runtimes without DeformConv. With fp16=True the weights and compute are float16 while the graph still
-    takes and returns float32; the caller's model is not modified.
+    deform="grid" writes each deformable conv as GridSample and a 1x1 conv over bands of output rows (opset 16+; the
+    faster and lighter form, see deform_native.py); "fused" writes one DeformConv node each (opset 19). With
+    fp16=True the weights and compute are float16 while the graph still takes and returns float32; the caller's
+    model is not modified.
     """
     least = NATIVE_OPSET if deform == "fused" else _MIN_OPSET
     opset = opset or max(least, _DEFAULT_OPSET)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from runners.birefnet import DeformableConv2d, deform_conv2d
+from runners.birefnet import deform_conv as deform_module
 
 
 def bilinear(image: np.ndarray, y: float, x: float) -> float:
@@ -63,9 +64,16 @@ CASES = {
 }
 
 
+def bands_of(rows: int, channels: int, taps: int, out_w: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the CPU path split a layer with these dimensions into bands of `rows` output rows."""
+    monkeypatch.setattr(deform_module, "BAND_BYTES", rows * channels * taps * out_w * 4)
+
+
+@pytest.mark.parametrize("banded", [False, True], ids=["whole", "2-row-bands"])
 @pytest.mark.parametrize("integer_offsets", [False, True], ids=["fractional", "integer"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_matches_reference_loop(case: str, integer_offsets: bool) -> None:
+def test_matches_reference_loop(case: str, integer_offsets: bool, banded: bool,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     spec = CASES[case]
     gen = torch.Generator().manual_seed(sorted(CASES).index(case) + 10 * integer_offsets)
     (kh, kw), stride, padding, dilation = spec["kernel"], spec["stride"], spec["padding"], spec["dilation"]
@@ -80,6 +88,9 @@ def test_matches_reference_loop(case: str, integer_offsets: bool) -> None:
     weight = torch.randn(out_ch, channels, kh, kw, generator=gen)
     bias = torch.randn(out_ch, generator=gen) if spec["bias"] else None
     mask = torch.rand(batch, kh * kw, out_h, out_w, generator=gen) * 2 if spec["mask"] else None
+    if banded:
+        bands_of(2, channels, kh * kw, out_w, monkeypatch)
+        assert deform_module.band_rows(channels, kh * kw, out_h, out_w, x.device) == 2 < out_h
     actual = deform_conv2d(x, offset, weight, bias, stride=stride, padding=padding, dilation=dilation, mask=mask)
     expected = reference_deform_conv2d(x, offset, weight, bias, stride, padding, dilation, mask)
     assert actual.shape == expected.shape
@@ -101,7 +112,20 @@ def test_module_starts_as_regular_conv() -> None:
     torch.testing.assert_close(layer(x), F.conv2d(x, layer.regular_conv.weight, padding=1))
 
 
-def test_gradients_match_finite_differences() -> None:
+def test_band_size_follows_the_byte_budget_on_the_cpu_only() -> None:
+    """The 7x7 layer at stride 4 of a 1024 input: 820 MB of taps whole, a few rows per band; at least one row."""
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    rows = deform_module.band_rows(64, 49, 256, 256, cpu)
+    assert 1 < rows < 256 and rows * 64 * 49 * 256 * 4 <= deform_module.BAND_BYTES
+    assert deform_module.band_rows(4096, 49, 256, 256, cpu) == 1
+    assert deform_module.band_rows(8, 9, 16, 16, cpu) == 16
+    assert deform_module.band_rows(64, 49, 256, 256, gpu) == 256
+
+
+@pytest.mark.parametrize("banded", [False, True], ids=["whole", "2-row-bands"])
+def test_gradients_match_finite_differences(banded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if banded:
+        bands_of(2, 2, 9, 5, monkeypatch)
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(1, 2, 5, 5, generator=gen, dtype=torch.float64, requires_grad=True)
     offset = (torch.rand(1, 18, 5, 5, generator=gen, dtype=torch.float64) * 2 - 1).requires_grad_()

@@ -8,7 +8,7 @@ import onnx
 import pytest
 import torch
 
-from runners.birefnet import BiRefNet, BiRefNetConfig, check_onnx_parity, export_onnx
+from runners.birefnet import BiRefNet, BiRefNetConfig, DeformableConv2d, check_onnx_parity, deform_conv, export_onnx
 
 from .conftest import TINY, randomize
 
@@ -56,13 +56,23 @@ def test_rejects_opsets_without_the_deform_ops(tmp_path: Path, tiny_config: BiRe
     with pytest.raises(ValueError, match="GridSample"):
         export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, deform="grid", opset=15)
     with pytest.raises(ValueError, match="DeformConv"):
-        export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, opset=17)
+        export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, deform="fused", opset=17)
 
 
-@pytest.mark.parametrize("deform", ["fused", "grid"])
-def test_deformable_convs_export_as_one_node_or_as_grid_sampling(tmp_path: Path, deform: str) -> None:
+@pytest.mark.parametrize("deform", ["fused", "grid", "grid-in-1-row-bands"])
+def test_deformable_convs_export_as_one_node_or_as_grid_sampling(tmp_path: Path, deform: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     model = randomize(BiRefNet(TINY["swin"])).eval()
-    path = export_onnx(model, tmp_path / f"{deform}.onnx", model.config.size, deform=deform)
-    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
-    assert ("DeformConv" in ops) == (deform == "fused") and ("GridSample" in ops) == (deform == "grid")
+    if deform == "grid-in-1-row-bands":
+        monkeypatch.setattr(deform_conv, "BAND_BYTES", 1)
+    path = export_onnx(model, tmp_path / "model.onnx", model.config.size, deform=deform.split("-")[0])
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    layers = sum(isinstance(module, DeformableConv2d) for module in model.modules())
+    assert ("DeformConv" in ops) == (deform == "fused")
+    if deform == "fused":
+        assert "GridSample" not in ops
+    elif deform == "grid":
+        assert ops.count("GridSample") == layers, "a tiny model's layers each fit in one band"
+    else:
+        assert ops.count("GridSample") > 4 * layers, "every output row of every layer is sampled on its own"
     assert check_onnx_parity(model, path, model.config.size) < 1e-3
