@@ -11,6 +11,8 @@ import numpy as np
 from postprocess.blend import solid, to_layer
 from postprocess.params import LayoutParams, parse_aspect, parse_color, parse_length, parse_size
 
+MILD_SHRINK = 0.75
+
 SUBJECT_ALPHA = 2
 
 
@@ -95,6 +97,13 @@ def plan(box: tuple[int, int, int, int], layout: LayoutParams) -> Placement:
     return Placement(canvas=(width, height), box=box, target=(left, top, tw, th))
 
 
+def shrink_interpolation(scale: float) -> int:
+    """OpenCV's interpolation for shrinking by `scale` (< 1): bilinear down to MILD_SHRINK, where its two-pixel tent
+    still reads every source pixel like area averaging does, at a fifth of the cost on large images (OpenCV's area
+    resize is slow for non-integer factors); area averaging below."""
+    return cv2.INTER_LINEAR if scale >= MILD_SHRINK else cv2.INTER_AREA
+
+
 def place(rgba: np.ndarray, placement: Placement) -> np.ndarray:
     """The cropped, resized object as a premultiplied layer on a transparent canvas."""
     x0, y0, x1, y1 = placement.box
@@ -102,7 +111,8 @@ def place(rgba: np.ndarray, placement: Placement) -> np.ndarray:
     layer = to_layer(rgba[y0:y1, x0:x1])
     if (tw, th) != (x1 - x0, y1 - y0):
         shrink = tw < x1 - x0
-        layer = cv2.resize(layer, (tw, th), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+        interpolation = shrink_interpolation(tw / (x1 - x0)) if shrink else cv2.INTER_CUBIC
+        layer = cv2.resize(layer, (tw, th), interpolation=interpolation)
         if not shrink:  # cubic overshoot must not leave colour brighter than its alpha
             np.minimum(layer[..., :3], layer[..., 3:4], out=layer[..., :3])
     width, height = placement.canvas

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from postprocess.cleanup import remove_islands
-from postprocess.layout import bounds, plan
+from postprocess.layout import bounds, plan, shrink_interpolation
 from postprocess.params import LayoutParams, MaskParams, ShadowParams
 from postprocess.refine import UNSURE
 
@@ -45,7 +45,7 @@ class Window:
         region = plane[y0:y1, x0:x1]
         if self.scale == 1.0:
             return region
-        return cv2.resize(region, self.size, interpolation=cv2.INTER_AREA)
+        return cv2.resize(region, self.size, interpolation=shrink_interpolation(self.scale))
 
     def crop_mask(self, mask: np.ndarray) -> np.ndarray:
         """The region of the model's mask."""
