@@ -30,8 +30,8 @@ def channel_mean(image: np.ndarray) -> np.ndarray:
 
 
 def channel_norm(vectors: np.ndarray) -> np.ndarray:
-    """Per-pixel Euclidean length of HxWx3 vectors (np.linalg.norm over the last axis, ~3x faster)."""
-    return np.sqrt(np.einsum("hwc,hwc->hw", vectors, vectors))
+    """Euclidean length over the last axis (HxWx3 or Nx3 vectors; np.linalg.norm's result, ~3x faster)."""
+    return np.sqrt(np.einsum("...c,...c->...", vectors, vectors))
 
 
 def resize(x: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -54,35 +54,41 @@ def _local_mean(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.nda
     return num / np.maximum(den, 1e-6)[..., None]
 
 
-def _noise(diff: np.ndarray, background: np.ndarray) -> float:
-    """Robust standard deviation of the backdrop residual on sure-background pixels."""
-    values = diff[background > 0][:: max(1, int(np.count_nonzero(background)) // NOISE_SAMPLES)]
-    if values.size < 16:
+def _samples(background: np.ndarray) -> np.ndarray:
+    """Flat indices of about NOISE_SAMPLES evenly strided sure-background pixels."""
+    found = np.flatnonzero(background)
+    return found[:: max(1, found.size // NOISE_SAMPLES)]
+
+
+def _noise(values: np.ndarray) -> float:
+    """Robust standard deviation of backdrop residuals (N x 3, from sure-background pixels)."""
+    if values.shape[0] < 16:
         return 1.0 / 255.0
     spread = 1.4826 * np.median(np.abs(values - np.median(values, axis=0)), axis=0)
     return max(float(np.linalg.norm(spread)), 0.5 / 255.0)
 
 
 def _project(diff: np.ndarray, contrast: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha as projection of diff onto contrast, trust from the contrast's signal-to-noise)."""
+    """(alpha as projection of diff onto contrast, trust from the contrast's signal-to-noise), per row of N x 3."""
     strength = channel_norm(contrast)
-    alpha = np.einsum("hwc,hwc->hw", diff, contrast) / np.maximum(strength**2, 1e-8)
+    alpha = np.einsum("nc,nc->n", diff, contrast) / np.maximum(strength**2, 1e-8)
     return np.clip(alpha, 0.0, 1.0), np.clip(strength / (MIN_SNR * noise) - 1.0, 0.0, 1.0)
 
 
-def _chroma(vectors: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
-    """Components orthogonal to the backdrop colour: blind to shadows, which only darken it."""
-    unit = backdrop / np.maximum(channel_norm(backdrop), 1e-6)[..., None]
-    return vectors - np.einsum("hwc,hwc->hw", vectors, unit)[..., None] * unit
+def _chroma(vectors: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Components of N x 3 vectors orthogonal to the backdrop colour's unit vectors: blind to shadows, which only
+    darken it."""
+    return vectors - np.einsum("nc,nc->n", vectors, unit)[:, None] * unit
 
 
-def open_backdrop(diff: np.ndarray, low: np.ndarray, sure_bg: np.ndarray, band: np.ndarray) -> np.ndarray:
-    """Band pixels whose 3x3 mean matches the backdrop within noise and connect to sure background."""
+def open_backdrop(diff: np.ndarray, low: np.ndarray, sure_bg: np.ndarray, band: np.ndarray,
+                  samples: np.ndarray) -> np.ndarray:
+    """Band pixels whose 3x3 mean matches the backdrop within noise and connect to sure background (`samples`: the
+    sure-background pixels the noise is measured on)."""
     smooth = box(diff, 1)
     candidates = (band > 0) | (low < SURE_BACKGROUND)
-    like = ((channel_norm(smooth) < BACKDROP_Z * _noise(smooth, sure_bg)) & candidates) | (
-        sure_bg > 0
-    )
+    noise = _noise(smooth.reshape(-1, 3)[samples])
+    like = ((channel_norm(smooth) < BACKDROP_Z * noise) & candidates) | (sure_bg > 0)
     _, labels = cv2.connectedComponents(like.astype(np.uint8), connectivity=4)
     outside = np.zeros(labels.max() + 1, bool)
     outside[labels[sure_bg > 0]] = True
@@ -98,24 +104,28 @@ def corrected_mask(
     Alpha is the projection of (pixel - backdrop) onto (product - backdrop); where product
     and backdrop also differ in chroma, the shadow-blind chroma projection caps it so that
     floor shadows next to the product are not taken for product. Band pixels that look
-    exactly like the open backdrop are background whatever the product looks like.
+    exactly like the open backdrop are background whatever the product looks like. Alpha and
+    trust are computed on the band's pixels only (trust is zero elsewhere).
     """
     diff = small - backdrop
     sure_fg = cv2.erode((low > SURE_FOREGROUND).astype(np.uint8), disk(1)).astype(np.float32)
     sure_bg = cv2.erode((low < SURE_BACKGROUND).astype(np.uint8), disk(2 * radius))
     band = uncertainty_band(low, radius)
-    noise = _noise(diff, sure_bg)
-    contrast = _local_mean(small, sure_fg, PRODUCT_SIGMA * radius) - backdrop
-    alpha, trust = _project(diff, contrast, noise)
-    chroma_diff = _chroma(diff, backdrop)
-    chroma_alpha, chroma_trust = _project(
-        chroma_diff, _chroma(contrast, backdrop), _noise(chroma_diff, sure_bg)
-    )
+    samples, pixels = _samples(sure_bg), np.flatnonzero(band)
+    flat_diff, flat_backdrop = diff.reshape(-1, 3), backdrop.reshape(-1, 3)
+    unit = flat_backdrop / np.maximum(channel_norm(flat_backdrop), 1e-6)[:, None]
+    contrast = (_local_mean(small, sure_fg, PRODUCT_SIGMA * radius).reshape(-1, 3) - flat_backdrop)[pixels]
+    band_diff = flat_diff[pixels]
+    alpha, trust = _project(band_diff, contrast, _noise(flat_diff[samples]))
+    chroma_alpha, chroma_trust = _project(_chroma(band_diff, unit[pixels]), _chroma(contrast, unit[pixels]),
+                                          _noise(_chroma(flat_diff[samples], unit[samples])))
     alpha = alpha + chroma_trust * (np.minimum(alpha, chroma_alpha) - alpha)
     near = np.clip(2.0 - 2.0 * channel_norm(contrast) / NEAR_WHITE, 0.0, 1.0)
-    close_to_product = np.clip(cv2.GaussianBlur(sure_fg, (0, 0), 3.0 * radius) * 8.0, 0.0, 1.0)
-    weight = trust * near * close_to_product * band
-    return alpha.astype(np.float32), weight.astype(np.float32), open_backdrop(diff, low, sure_bg, band)
+    close_to_product = np.clip(cv2.GaussianBlur(sure_fg, (0, 0), 3.0 * radius).ravel()[pixels] * 8.0, 0.0, 1.0)
+    colour_alpha, weight = np.zeros(low.shape, np.float32), np.zeros(low.shape, np.float32)
+    colour_alpha.flat[pixels] = alpha
+    weight.flat[pixels] = trust * near * close_to_product
+    return colour_alpha, weight, open_backdrop(diff, low, sure_bg, band, samples)
 
 
 def refine_white_on_white(
