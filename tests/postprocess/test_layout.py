@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
+from postprocess.layout import MILD_SHRINK, shrink_interpolation
 from postprocess.params import LayoutParams, ShadowParams
 from postprocess.pipeline import compose
 from tests.postprocess.helpers import rgba_rect
@@ -111,3 +113,15 @@ def test_random_layouts_keep_the_promised_geometry(seed: int) -> None:
         assert out.shape[:2] == tuple(int(v) for v in size.split("x"))[::-1]
         if shadow == "none":
             assert min(_margins(out[..., 3])) == pad
+
+
+def test_strong_shrinks_average_fine_detail_and_mild_ones_interpolate() -> None:
+    """A one-pixel checkerboard shrunk to 0.6 must come out an even grey (area averaging; bilinear aliases it into
+    stripes); shrinks down to MILD_SHRINK take OpenCV's much faster bilinear path."""
+    assert shrink_interpolation(0.9) == shrink_interpolation(MILD_SHRINK) == cv2.INTER_LINEAR
+    assert shrink_interpolation(0.6) == cv2.INTER_AREA
+    checker = (np.indices((200, 200)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    photo = np.dstack([checker, checker, checker, np.full_like(checker, 255)])
+    out = compose(photo, LayoutParams(size="120x120", padding="0px", background="FFFFFF"), NO_SHADOW)
+    assert out.shape == (120, 120, 3)
+    assert np.ptp(out[2:-2, 2:-2]) <= 16, "area averaging leaves an even grey (bilinear: stripes of 0-255)"
