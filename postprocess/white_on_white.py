@@ -62,7 +62,7 @@ def _samples(background: np.ndarray) -> np.ndarray:
 
 def _noise(values: np.ndarray) -> float:
     """Robust standard deviation of backdrop residuals (N x 3, from sure-background pixels)."""
-    if values.shape[0] < 16:
+    if values.size < 16:
         return 1.0 / 255.0
     spread = 1.4826 * np.median(np.abs(values - np.median(values, axis=0)), axis=0)
     return max(float(np.linalg.norm(spread)), 0.5 / 255.0)

@@ -29,7 +29,7 @@ def _sampling_grid(
     padding: tuple[int, int],
     dilation: tuple[int, int],
 ) -> Tensor:
-    """Build grid_sample coordinates [B, K*Ho, Wo, 2] (x, y; align_corners=False) from (dy, dx) offsets."""
+    """Build grid_sample coordinates [B, K, Ho, Wo, 2] (x, y; align_corners=False) from (dy, dx) offsets."""
     kh, kw = kernel
     out_h, out_w = offset.shape[-2:]
     dy_dx = offset.unflatten(1, (kh * kw, 2))  # [B, K, 2, Ho, Wo]
@@ -42,8 +42,7 @@ def _sampling_grid(
     y = base_y + dy_dx[:, :, 0]
     x = base_x + dy_dx[:, :, 1]
     in_h, in_w = in_hw
-    grid = torch.stack(((2 * x + 1) / in_w - 1, (2 * y + 1) / in_h - 1), dim=-1)  # [B, K, Ho, Wo, 2]
-    return grid.flatten(1, 2)
+    return torch.stack(((2 * x + 1) / in_w - 1, (2 * y + 1) / in_h - 1), dim=-1)
 
 
 def band_rows(channels: int, taps: int, out_h: int, out_w: int, device: torch.device) -> int:
@@ -87,7 +86,6 @@ def deform_conv2d(
     work = torch.promote_types(input.dtype, torch.float32)
     taps = kh * kw
     grid = _sampling_grid(offset.to(work), (kh, kw), input.shape[-2:], stride, padding, dilation)
-    grid = grid.unflatten(1, (taps, out_hw[0]))  # [B, K, Ho, Wo, 2]
     source = input.to(work)
     weight_1x1 = weight.reshape(out_ch, in_ch * taps, 1, 1)
     rows = band_rows(in_ch, taps, *out_hw, input.device)
