@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import onnx
 import torch
 from torch import Tensor, nn
 
@@ -72,7 +73,18 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], size: int, fp16:
             )
     finally:
         model.train(was_training)
+    _declare_logits_shape(path, size)
     return path
+
+
+def _declare_logits_shape(path: Path, size: int) -> None:
+    """Write the logits' fixed [batch, 1, size, size] into the graph's interface: the exporter leaves the dimensions
+    after the head's final Add symbolic."""
+    graph_model = onnx.load(str(path))
+    dims = graph_model.graph.output[0].type.tensor_type.shape.dim
+    for dim, value in zip(dims[1:], (1, size, size), strict=True):
+        dim.dim_value = value
+    onnx.save(graph_model, str(path))
 
 
 def random_batch(batch: int, size: int, seed: int = 0) -> Tensor:

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from runners.birefnet import VARIANTS, BiRefNet, BiRefNetConfig, BiRefNetOutput
-from runners.birefnet.ops import image_to_patches, laplacian_edges
+from runners.birefnet.ops import image_to_patches, laplacian_edges, resize
 
-from .conftest import TINY
+from .conftest import TINY, randomize
 
 
 @pytest.mark.parametrize("size", [64, 96])
@@ -21,6 +21,22 @@ def test_eval_returns_full_resolution_logits(tiny_config: BiRefNetConfig, size: 
     assert isinstance(logits, torch.Tensor)
     assert logits.shape == (2, 1, size, size)
     assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("dec_ipt", [True, False])
+def test_logits_are_the_last_conv_over_upsampled_features_and_the_image_prompt(dec_ipt: bool) -> None:
+    """The head projects before it upsamples; the result must be BiRefNet's conv over the upsampled concatenation."""
+    model = randomize(BiRefNet(replace(TINY["swin"], dec_ipt=dec_ipt))).eval()
+    decoder, image = model.decoder, torch.randn(2, 3, 64, 64)
+    features = {}
+    decoder.decoder_block1.register_forward_hook(lambda _module, _args, out: features.update(p=out))
+    with torch.inference_mode():
+        logits = model(image)
+        upsampled = resize(features["p"], image.shape[-2:])
+        prompt = [decoder.ipt_blk1(image_to_patches(image, image))] if dec_ipt else []
+        expected = decoder.conv_out1(torch.cat((upsampled, *prompt), dim=1))
+    assert features["p"].shape[-1] < image.shape[-1]
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_train_returns_side_and_gradient_outputs(tiny_config: BiRefNetConfig) -> None:
