@@ -10,8 +10,6 @@ cost follows the band, not the photo, which keeps 4000x4000 photos fast.
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
@@ -71,20 +69,18 @@ def _sweep(
 
 
 def _pyramid(image: np.ndarray, alpha: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(image uint8, alpha) per level, coarse to fine, sizes side**(level/levels)."""
-    height, width = alpha.shape
-    levels = max(1, math.ceil(math.log2(max(height, width))))
+    """(image uint8, alpha) per level, coarse to fine: each level halves the one below it, down to 1x1.
+
+    Exact halvings are OpenCV's fast area reduction (an odd last row or column is left out of it); the paper's
+    side**(level/levels) sizes shrink by non-integer factors, which took 17 ms for one 2000 px level.
+    """
     out = [(image, alpha)]
-    for level in range(levels - 1, -1, -1):
-        w = max(1, round(width ** (level / levels)))
-        h = max(1, round(height ** (level / levels)))
+    while max(out[-1][1].shape) > 1:
         img, a = out[-1]
-        out.append(
-            (
-                cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA),
-                cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA),
-            )
-        )
+        h, w = a.shape
+        half_w, half_h = max(1, w // 2), max(1, h // 2)
+        rows, cols = slice(0, min(h, 2 * half_h)), slice(0, min(w, 2 * half_w))
+        out.append(tuple(cv2.resize(x[rows, cols], (half_w, half_h), interpolation=cv2.INTER_AREA) for x in (img, a)))
     return out[::-1]
 
 
@@ -145,7 +141,7 @@ class _Sparse:
         pixels = np.flatnonzero(present)
         ys, xs = np.divmod(pixels, w)
         values = self.lookup(ys, xs, w, h)
-        colour = img.reshape(-1, 3)[pixels].astype(np.float32) / 255.0
+        colour = img[ys, xs].astype(np.float32) / 255.0  # the finest level is a view: reshape would copy it
         pa = a.ravel()[pixels]
         values[pa >= ALPHA_CEIL, :3] = colour[pa >= ALPHA_CEIL]
         values[pa <= ALPHA_FLOOR, 3:] = colour[pa <= ALPHA_FLOOR]
@@ -166,16 +162,18 @@ def _dense_level(in_band: np.ndarray) -> bool:
 
 
 def foreground_in_band(
-    image: np.ndarray, alpha: np.ndarray, iterations: int
+    image: np.ndarray, alpha: np.ndarray, iterations: int, alpha_band: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Estimated foreground (N x 3 float in [0, 1]) at the flat indices of the edge band."""
-    levels = _pyramid(image, alpha.astype(np.float32))
+    """Estimated foreground (N x 3 float in [0, 1]) at the flat indices of the edge band (`alpha_band`:
+    edge_band(alpha), when the caller has it)."""
+    alpha = alpha.astype(np.float32, copy=False)
+    levels = _pyramid(image, alpha)
     state = np.zeros((1, 1, 6), np.float32)
     sparse: _Sparse | None = None
     band, values = np.zeros(0, np.int64), np.zeros((0, 6), np.float32)
     for img, a in levels:
         h, w = a.shape
-        in_band = edge_band(a)
+        in_band = alpha_band if a is alpha and alpha_band is not None else edge_band(a)
         if sparse is None and _dense_level(in_band):
             state = cv2.resize(state, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 6)
             state = _solve_dense(state, img, a, in_band, iterations)
@@ -184,7 +182,7 @@ def foreground_in_band(
         else:
             sparse = sparse or _Sparse(state)
             band, values = sparse.solve(img, a, in_band, iterations)
-    inside = edge_band(alpha).ravel()[band]
+    inside = in_band.ravel()[band]  # the finest level's: solves cover the band grown by a pixel
     return band[inside], values[inside, :3]
 
 
@@ -198,12 +196,15 @@ def decontaminate(
     """
     if out is None:
         out = image.copy()
-    found = bounds(edge_band(alpha))
+    in_band = edge_band(alpha)
+    found = bounds(in_band)
     if found is None:
         return out
     x0, y0 = max(0, found[0] - margin), max(0, found[1] - margin)
     x1, y1 = min(alpha.shape[1], found[2] + margin), min(alpha.shape[0], found[3] + margin)
-    idx, fg = foreground_in_band(image[y0:y1, x0:x1], np.ascontiguousarray(alpha[y0:y1, x0:x1]), iterations)
+    crop = (slice(y0, y1), slice(x0, x1))
+    idx, fg = foreground_in_band(image[crop], np.ascontiguousarray(alpha[crop]), iterations,
+                                 np.ascontiguousarray(in_band[crop]))
     ys, xs = np.divmod(idx, x1 - x0)
     out[y0 + ys, x0 + xs] = np.clip(fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out
