@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
-from postprocess import metrics
+from postprocess import metrics, refine
 from postprocess.params import MaskParams
-from postprocess.refine import align_to_image, guided_upsample, upsample
+from postprocess.refine import align_to_image, guided_coefficients, guided_upsample, upsample
 from tests.postprocess.helpers import leg_scene, model_mask
 from training.synthetic import degrade_mask, make_scene
 
@@ -72,3 +73,31 @@ def test_refine_uses_alignment() -> None:
     aligned = guided_upsample(scene.image, offset, *args, align=True)
     unaligned = guided_upsample(scene.image, offset, *args, align=False)
     assert metrics.boundary_f(aligned, scene.alpha) > metrics.boundary_f(unaligned, scene.alpha) + 0.2
+
+
+
+def _fitted(guide: np.ndarray, src: np.ndarray, eps: float) -> np.ndarray:
+    """The guided filter's output a.guide + b on the guide's own grid."""
+    a, b = guided_coefficients(guide, src, 3, eps)
+    return np.einsum("hwc,hwc->hw", a, guide) + b
+
+
+def test_guided_coefficients_resolve_tiny_local_variances_next_to_strong_contrast() -> None:
+    """A tiny eps must follow a 1/1000 ramp on white beside a dark region (float32 moments would cancel it away)."""
+    ramp = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (64, 1))
+    guide = np.concatenate([np.full((64, 64), 0.1, np.float32), 0.9 + 1e-3 * ramp], axis=1)
+    guide = np.repeat(guide[..., None], 3, axis=2)
+    src = np.concatenate([np.zeros_like(ramp), ramp], axis=1)
+    fitted = _fitted(guide, src, 1e-12)
+    assert np.abs(fitted - src)[8:-8, 72:-8].max() < 0.02
+
+
+def test_guided_coefficients_in_float32_match_float64(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From FLOAT32_EPS up the moments are float32: the result must stay far below one 8-bit alpha level."""
+    scene = make_scene(3, size=256, kind="white")
+    guide = scene.image.astype(np.float32) / 255.0
+    src = model_mask(scene.alpha, factor=1)
+    eps = refine.FLOAT32_EPS
+    fast = _fitted(guide, src, eps)
+    monkeypatch.setattr(refine, "FLOAT32_EPS", np.inf)
+    assert np.abs(fast - _fitted(guide, src, eps)).max() < 1e-4
