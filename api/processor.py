@@ -14,6 +14,7 @@ from api.codecs import MEDIA_TYPES, DecodedImage, decode_image, encode_image
 from api.metrics import timed
 from api.recipe import Recipe, customised
 from postprocess import pipeline
+from postprocess.blend import alpha_plane
 from postprocess.params import BrandingParams, parse_size
 from runners.preprocess import resize_to
 
@@ -54,7 +55,7 @@ def model_view(image: np.ndarray, input_size: int) -> np.ndarray:
 def hide_background(rgba: np.ndarray) -> np.ndarray:
     """Zero the colour of fully transparent pixels (the removed background must not survive invisibly);
     one OpenCV mask-and instead of boolean indexing, which is slow on 16 megapixels."""
-    visible = cv2.compare(np.ascontiguousarray(rgba[..., 3]), 0, cv2.CMP_GT)
+    visible = cv2.compare(alpha_plane(rgba), 0, cv2.CMP_GT)
     return cv2.bitwise_and(rgba, cv2.merge([visible, visible, visible, np.full_like(visible, 255)]))
 
 
@@ -109,7 +110,7 @@ class Processor:
         timings: dict[str, float] = {}
         rgba, tag = self.cutout(data, recipe, endpoint, timings, recipe.layout is None or place is not None)
         if place is not None:
-            layout = place(rgba[..., 3])
+            layout = place(alpha_plane(rgba))
             recipe = customised(recipe, layout=layout) if layout else recipe.model_copy(update={"layout": None})
         with timed("compose", endpoint, timings):
             if recipe.layout is None:
@@ -119,7 +120,7 @@ class Processor:
             if recipe.branding is not None:
                 result = pipeline.render_template(result, recipe.branding)
         if recipe.channels == "alpha":
-            result = np.ascontiguousarray(result[..., 3])
+            result = alpha_plane(result)
         return self.encode(result, recipe, tag, endpoint, timings)
 
     def brand(self, data: bytes, branding: BrandingParams, recipe: Recipe, endpoint: str) -> Rendered:

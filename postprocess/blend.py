@@ -14,6 +14,12 @@ import numpy as np
 INV_255 = 1.0 / 255.0
 
 
+def alpha_plane(image: np.ndarray) -> np.ndarray:
+    """The alpha channel of an HxWx4 array as a contiguous plane: one OpenCV pass, several times faster than
+    numpy's strided image[..., 3] in comparisons, reductions and copies."""
+    return cv2.extractChannel(image, 3)
+
+
 def _spread(alpha: np.ndarray) -> np.ndarray:
     """An alpha plane as a 4-channel multiplier (a, a, a, 255): scales colour, keeps alpha."""
     return cv2.merge([alpha, alpha, alpha, np.full_like(alpha, 255)])
@@ -23,8 +29,7 @@ def to_layer(image: np.ndarray) -> np.ndarray:
     """Turn straight RGB or RGBA uint8 into a premultiplied layer."""
     if image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
-    image = np.ascontiguousarray(image)
-    return cv2.multiply(image, _spread(np.ascontiguousarray(image[..., 3])), scale=INV_255)
+    return cv2.multiply(image, _spread(alpha_plane(image)), scale=INV_255)
 
 
 def solid(height: int, width: int, rgba: tuple[int, int, int, int]) -> np.ndarray:
@@ -45,8 +50,7 @@ def tinted(coverage: np.ndarray, rgba: tuple[int, int, int, int]) -> np.ndarray:
 
 def over(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     """Porter-Duff 'over' of two premultiplied layers: top + bottom * (1 - top alpha)."""
-    top, bottom = np.ascontiguousarray(top), np.ascontiguousarray(bottom)
-    clear = cv2.bitwise_not(np.ascontiguousarray(top[..., 3]))  # 255 - alpha
+    clear = cv2.bitwise_not(alpha_plane(top))  # 255 - alpha
     return cv2.add(top, cv2.multiply(bottom, cv2.merge([clear] * 4), scale=INV_255))
 
 
@@ -54,6 +58,6 @@ def from_layer(layer: np.ndarray, keep_alpha: bool) -> np.ndarray:
     """Straight RGBA uint8 from a premultiplied layer, or its RGB (the layer over black) if not keep_alpha."""
     if not keep_alpha:
         return cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB)
-    alpha = np.ascontiguousarray(layer[..., 3])
+    alpha = alpha_plane(layer)
     rgb = cv2.divide(cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB), cv2.merge([alpha] * 3), scale=255)
     return cv2.merge([*cv2.split(rgb), alpha])

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from postprocess import branding as _branding
-from postprocess.blend import from_layer, over, tinted
+from postprocess.blend import alpha_plane, from_layer, over, tinted
 from postprocess.cleanup import clean
 from postprocess.decontaminate import decontaminate
 from postprocess.layout import backdrop_layer, place, plan, subject_box
@@ -119,14 +119,14 @@ def compose(
     _check_image(rgba, "rgba", (4,))
     if background_image is not None:
         _check_image(background_image, "background_image", (3, 4))
-    placement = plan(subject_box(rgba[..., 3], layout.crop), layout)
+    placement = plan(subject_box(alpha_plane(rgba), layout.crop), layout)
     obj = place(rgba, placement)
     width, height = placement.canvas
     base = backdrop_layer(layout, width, height, background_image)
-    shade = shadow_map(rgba, obj[..., 3], placement, shadow)
+    shade = shadow_map(rgba, alpha_plane(obj), placement, shadow)
     if shade is not None:
         base = over(tinted(shade, parse_color(shadow.color)), base)
-    translucent = bool((base[..., 3] < 255).any())
+    translucent = cv2.minMaxLoc(alpha_plane(base))[0] < 255
     return from_layer(over(obj, base), keep_alpha=translucent)
 
 
