@@ -162,10 +162,10 @@ def _dense_level(in_band: np.ndarray) -> bool:
 
 
 def foreground_in_band(
-    image: np.ndarray, alpha: np.ndarray, iterations: int, alpha_band: np.ndarray | None = None
+    image: np.ndarray, alpha: np.ndarray, iterations: int, alpha_band: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Estimated foreground (N x 3 float in [0, 1]) at the flat indices of the edge band (`alpha_band`:
-    edge_band(alpha), when the caller has it)."""
+    edge_band(alpha), which the caller already has)."""
     alpha = alpha.astype(np.float32, copy=False)
     levels = _pyramid(image, alpha)
     state = np.zeros((1, 1, 6), np.float32)
@@ -173,7 +173,7 @@ def foreground_in_band(
     band, values = np.zeros(0, np.int64), np.zeros((0, 6), np.float32)
     for img, a in levels:
         h, w = a.shape
-        in_band = alpha_band if a is alpha and alpha_band is not None else edge_band(a)
+        in_band = alpha_band if a is alpha else edge_band(a)
         if sparse is None and _dense_level(in_band):
             state = cv2.resize(state, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 6)
             state = _solve_dense(state, img, a, in_band, iterations)
