@@ -54,6 +54,14 @@ def over(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     return cv2.add(top, cv2.multiply(bottom, cv2.merge([clear] * 4), scale=INV_255))
 
 
+def over_at(top: np.ndarray, bottom: np.ndarray, x: int, y: int) -> np.ndarray:
+    """'over' of a smaller layer onto the region of bottom whose top-left corner is (x, y), in place; returns bottom.
+    Only that region is blended: an object or a shadow covers a part of the canvas."""
+    region = bottom[y : y + top.shape[0], x : x + top.shape[1]]
+    region[...] = over(top, region)
+    return bottom
+
+
 def from_layer(layer: np.ndarray, keep_alpha: bool) -> np.ndarray:
     """Straight RGBA uint8 from a premultiplied layer, or its RGB (the layer over black) if not keep_alpha."""
     if not keep_alpha:

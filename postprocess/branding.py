@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw, ImageFont
 
-from postprocess.blend import from_layer, over, solid, tinted, to_layer
+from postprocess.blend import from_layer, over, over_at, solid, tinted, to_layer
 from postprocess.params import BrandingParams, parse_color, parse_length
 
 FONTS_DIR = Path(__file__).parent / "fonts"
@@ -86,7 +86,7 @@ def bar_layer(width: int, branding: BrandingParams, image_height: int) -> np.nda
         logo = _logo(branding.logo, width - 2 * margin, round(height * LOGO_SHARE))
         lh, lw = logo.shape[:2]
         top = (height - lh) // 2
-        layer[top : top + lh, left : left + lw] = over(logo, layer[top : top + lh, left : left + lw])
+        over_at(logo, layer, left, top)
         left += lw + margin
     if branding.text:
         size = branding.font_size or max(4, round(height * AUTO_FONT_SHARE))

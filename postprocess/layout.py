@@ -105,20 +105,18 @@ def shrink_interpolation(scale: float) -> int:
 
 
 def place(rgba: np.ndarray, placement: Placement) -> np.ndarray:
-    """The cropped, resized object as a premultiplied layer on a transparent canvas."""
+    """The cropped object as a premultiplied layer at its size on the canvas (the target rectangle's)."""
     x0, y0, x1, y1 = placement.box
-    left, top, tw, th = placement.target
+    tw, th = placement.target[2:]
     layer = to_layer(rgba[y0:y1, x0:x1])
-    if (tw, th) != (x1 - x0, y1 - y0):
-        shrink = tw < x1 - x0
-        interpolation = shrink_interpolation(tw / (x1 - x0)) if shrink else cv2.INTER_CUBIC
-        layer = cv2.resize(layer, (tw, th), interpolation=interpolation)
-        if not shrink:  # cubic overshoot must not leave colour brighter than its alpha
-            np.minimum(layer[..., :3], layer[..., 3:4], out=layer[..., :3])
-    width, height = placement.canvas
-    canvas = np.zeros((height, width, 4), np.uint8)
-    canvas[top : top + th, left : left + tw] = layer
-    return canvas
+    if (tw, th) == (x1 - x0, y1 - y0):
+        return layer
+    shrink = tw < x1 - x0
+    interpolation = shrink_interpolation(tw / (x1 - x0)) if shrink else cv2.INTER_CUBIC
+    layer = cv2.resize(layer, (tw, th), interpolation=interpolation)
+    if not shrink:  # cubic overshoot must not leave colour brighter than its alpha
+        np.minimum(layer[..., :3], layer[..., 3:4], out=layer[..., :3])
+    return layer
 
 
 def warp(plane: np.ndarray, placement: Placement, source_scale: float = 1.0) -> np.ndarray:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from postprocess import branding as _branding
-from postprocess.blend import alpha_plane, from_layer, over, tinted
+from postprocess.blend import alpha_plane, from_layer, over_at, tinted
 from postprocess.cleanup import clean
 from postprocess.decontaminate import decontaminate
 from postprocess.layout import backdrop_layer, place, plan, subject_box
@@ -125,9 +125,9 @@ def compose(
     base = backdrop_layer(layout, width, height, background_image)
     shade = shadow_map(rgba, alpha_plane(obj), placement, shadow)
     if shade is not None:
-        base = over(tinted(shade, parse_color(shadow.color)), base)
+        over_at(tinted(shade.opacity, parse_color(shadow.color)), base, shade.x, shade.y)
     translucent = cv2.minMaxLoc(alpha_plane(base))[0] < 255
-    return from_layer(over(obj, base), keep_alpha=translucent)
+    return from_layer(over_at(obj, base, *placement.target[:2]), keep_alpha=translucent)
 
 
 def render_template(image: np.ndarray, branding: BrandingParams) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -10,12 +11,22 @@ import numpy as np
 from postprocess.background import estimate_backdrop
 from postprocess.layout import Placement, bounds, warp
 from postprocess.params import ShadowParams
-from postprocess.refine import resize, shrink
+from postprocess.refine import resize, sample_tile, shrink
 
 NATURAL_SIDE = 512
 SHADOW_SIDE = 384
 CONTACT_SQUASH = 0.04
 DEBRIS_SIZE = 0.015
+VISIBLE = 0.5 / 255.0  # opacity below this rounds to nothing in an 8-bit layer
+
+
+@dataclass(frozen=True)
+class Shade:
+    """Shadow opacity (float32 HxW) over the canvas region whose top-left corner is (x, y)."""
+
+    opacity: np.ndarray
+    x: int
+    y: int
 
 
 def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
@@ -43,19 +54,21 @@ def _shift(plane: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return cv2.warpAffine(plane, matrix, (plane.shape[1], plane.shape[0]), flags=cv2.INTER_LINEAR)
 
 
-def drop_shadow(alpha: np.ndarray, rect: tuple[int, int, int, int], params: ShadowParams) -> np.ndarray:
-    """Shadow opacity from the placed object's alpha (uint8 on the canvas): a tight contact shadow at the base
-    plus a wider, offset, blurred cast shadow.
+def drop_shadow(alpha: np.ndarray, placement: Placement, params: ShadowParams) -> Shade | None:
+    """Shadow opacity from the placed object's alpha (uint8, the target rectangle's size): a tight contact shadow at
+    the base plus a wider, offset, blurred cast shadow.
 
-    Computed with the object at most SHADOW_SIDE px tall (shadows are smooth), then upscaled.
+    Computed with the object at most SHADOW_SIDE px tall (shadows are smooth), then upscaled where it is visible.
     """
-    height, width = alpha.shape
-    scale = min(1.0, SHADOW_SIDE / max(rect[2], rect[3]))
+    width, height = placement.canvas
+    left, top, tw, th = placement.target
+    scale = min(1.0, SHADOW_SIDE / max(tw, th))
     sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
-    small = resize(alpha, sw, sh).astype(np.float32) * np.float32(1.0 / 255.0)
-    left, top = min(sw - 1, int(rect[0] * scale)), min(sh - 1, int(rect[1] * scale))
-    tw = max(1, min(sw - left, round(rect[2] * scale)))
-    th = max(1, min(sh - top, round(rect[3] * scale)))
+    left, top = min(sw - 1, int(left * scale)), min(sh - 1, int(top * scale))
+    tw = max(1, min(sw - left, round(tw * scale)))
+    th = max(1, min(sh - top, round(th * scale)))
+    small = np.zeros((sh, sw), np.float32)
+    small[top : top + th, left : left + tw] = resize(alpha, tw, th) * np.float32(1.0 / 255.0)
     rect = (left, top, tw, th)
     contact = _blur(_floor_projection(small, rect, CONTACT_SQUASH), params.contact_blur * th)
     contact = np.clip(contact * 1.5, 0.0, 1.0) * params.contact_opacity
@@ -63,7 +76,21 @@ def drop_shadow(alpha: np.ndarray, rect: tuple[int, int, int, int], params: Shad
     dx, dy = params.offset * th * math.cos(angle), params.offset * th * math.sin(angle)
     cast = _blur(_shift(_floor_projection(small, rect, params.squash), dx, dy), params.blur * th)
     shade = 1.0 - (1.0 - contact) * (1.0 - cast * params.opacity)
-    return cv2.resize(shade, (width, height), interpolation=cv2.INTER_LINEAR)
+    return visible_part(shade, width, height)
+
+
+def visible_part(low: np.ndarray, width: int, height: int) -> Shade | None:
+    """The low-res opacity map bilinearly upsampled to (width, height), as cv2.resize would (to the warp's 1/32 px
+    sampling), but only over the rectangle where it can reach an 8-bit level (VISIBLE): a shadow covers a part of the
+    canvas. None where nothing is visible."""
+    found = bounds(low >= VISIBLE)
+    if found is None:
+        return None
+    fx, fy = width / low.shape[1], height / low.shape[0]
+    # canvas pixel p reads the cells around (p + 0.5) / f - 0.5: those next to a visible cell lie within a cell of it
+    x0, x1 = max(0, math.floor((found[0] - 0.5) * fx - 0.5)), min(width, math.ceil((found[2] + 0.5) * fx + 0.5))
+    y0, y1 = max(0, math.floor((found[1] - 0.5) * fy - 0.5)), min(height, math.ceil((found[3] + 0.5) * fy + 0.5))
+    return Shade(sample_tile(low, slice(y0, y1), slice(x0, x1), width, height), x0, y0)
 
 
 def photo_shadow(rgba: np.ndarray, strength: float) -> tuple[np.ndarray, float]:
@@ -109,11 +136,11 @@ def _below_object(alpha: np.ndarray) -> np.ndarray:
 
 def shadow_map(
     rgba: np.ndarray, placed_alpha: np.ndarray, placement: Placement, params: ShadowParams
-) -> np.ndarray | None:
-    """Shadow opacity (float32 HxW) on the canvas for the chosen mode; None for no shadow."""
+) -> Shade | None:
+    """Shadow opacity on the canvas for the chosen mode (`placed_alpha`: the placed object's); None for no shadow."""
     if params.mode == "drop":
-        return drop_shadow(placed_alpha, placement.target, params)
+        return drop_shadow(placed_alpha, placement, params)
     if params.mode == "natural":
         shade, scale = photo_shadow(rgba, params.strength)
-        return warp(shade, placement, scale)
+        return Shade(warp(shade, placement, scale), 0, 0)
     return None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from postprocess.params import LayoutParams, MaskParams, ShadowParams
 from postprocess.pipeline import compose, cutout
+from postprocess.shadow import VISIBLE, visible_part
 from tests.postprocess.helpers import rgba_rect
 from training.synthetic import degrade_mask, make_scene
 
@@ -73,3 +75,21 @@ def test_natural_shadow_keeps_floor_shadow_but_not_dust() -> None:
     out = compose(rgba, layout, ShadowParams(mode="natural")).astype(int)
     assert out[303:309, 130:270].mean() < 190, "the floor shadow under the product is kept"
     assert out[341:345, 201:205].min() > 235, "a dust speck on the floor is not"
+
+
+@pytest.mark.parametrize("size", [(1000, 700), (64, 64), (333, 517)])
+def test_visible_part_is_the_upsampled_map_where_it_can_show(size: tuple[int, int]) -> None:
+    low = np.zeros((40, 30), np.float32)
+    low[12:20, 0:9] = 1.0  # touching the left border
+    low = cv2.GaussianBlur(low, (0, 0), 3.0)  # smooth, as shadows are
+    low[39, 29] = 0.01  # a lone visible cell in the corner
+    width, height = size
+    full = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+    part = visible_part(low, width, height)
+    h, w = part.opacity.shape
+    level = 1 / 255  # the warp samples at 1/32 px: on a smooth map that stays within an 8-bit level
+    np.testing.assert_allclose(part.opacity, full[part.y : part.y + h, part.x : part.x + w], atol=level)
+    outside = full.copy()
+    outside[part.y : part.y + h, part.x : part.x + w] = 0.0
+    assert outside.max() < VISIBLE, "every pixel that can show is in the part"
+    assert visible_part(np.full((4, 4), VISIBLE / 2, np.float32), width, height) is None
