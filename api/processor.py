@@ -16,7 +16,7 @@ from api.recipe import Recipe, customised
 from postprocess import pipeline
 from postprocess.blend import alpha_plane
 from postprocess.params import BrandingParams, parse_size
-from runners.preprocess import resize_to
+from postprocess.resample import resize
 
 Segment = Callable[[list[np.ndarray]], list[np.ndarray]]
 ModelInfo = Callable[[], dict]
@@ -49,7 +49,7 @@ def model_view(image: np.ndarray, input_size: int) -> np.ndarray:
     scale = input_size / max(height, width)
     if scale >= 1:
         return image
-    return resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
+    return resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def hide_background(rgba: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from postprocess.refine import shrink
+from postprocess.resample import shrink
 
 MODEL_SIDE = 192
 STRIP = 0.04

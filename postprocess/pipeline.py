@@ -11,7 +11,8 @@ from postprocess.cleanup import clean
 from postprocess.decontaminate import decontaminate
 from postprocess.layout import backdrop_layer, place, plan, subject_box
 from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowParams, parse_color
-from postprocess.refine import align_to_image, guided_upsample, resize, upsample, working_grid
+from postprocess.refine import align_to_image, guided_upsample, upsample, working_grid
+from postprocess.resample import resize
 from postprocess.shadow import shadow_map
 from postprocess.white_on_white import refine_white_on_white
 from postprocess.window import Window, subject_window

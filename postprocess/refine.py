@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from postprocess.resample import resize
+
 WORK_MAX_SIDE = 1536
 TILE = 128
 UNSURE = 0.02
@@ -33,27 +35,6 @@ def channel_mean(image: np.ndarray) -> np.ndarray:
 def channel_norm(vectors: np.ndarray) -> np.ndarray:
     """Euclidean length over the last axis (HxWx3 or Nx3 vectors; np.linalg.norm's result, ~3x faster)."""
     return np.sqrt(np.einsum("...c,...c->...", vectors, vectors))
-
-
-def resize(x: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Area-average when shrinking, bilinear when growing."""
-    if (x.shape[1], x.shape[0]) == (width, height):
-        return x
-    smaller = width < x.shape[1] and height < x.shape[0]
-    return cv2.resize(x, (width, height), interpolation=cv2.INTER_AREA if smaller else cv2.INTER_LINEAR)
-
-
-def shrink(x: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Fast area-average downscale for statistics (may drop a few right/bottom pixels).
-
-    OpenCV's area resize is only fast for exact integer factors, so an integer step on a
-    cropped view comes first and a small final resize second.
-    """
-    factor = min(x.shape[1] // width, x.shape[0] // height)
-    if factor >= 2:
-        h, w = x.shape[0] // factor, x.shape[1] // factor
-        x = cv2.resize(x[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA)
-    return resize(x, width, height)
 
 
 def guided_coefficients(

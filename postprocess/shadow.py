@@ -11,7 +11,8 @@ import numpy as np
 from postprocess.background import estimate_backdrop
 from postprocess.layout import Placement, bounds, warp
 from postprocess.params import ShadowParams
-from postprocess.refine import resize, sample_tile, shrink
+from postprocess.refine import sample_tile
+from postprocess.resample import resize, shrink
 
 NATURAL_SIDE = 512
 SHADOW_SIDE = 384

@@ -25,10 +25,10 @@ from postprocess.refine import (
     channel_norm,
     guided_coefficients,
     guided_tiles,
-    resize,
     sample_tile,
     working_grid,
 )
+from postprocess.resample import resize
 
 UNSURE_LOW = 0.02
 UNSURE_HIGH = 0.98

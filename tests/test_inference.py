@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from runners.inference import OnnxSegmenter
-from runners.preprocess import integer_step, resize_to, to_tensor
+from runners.preprocess import to_tensor
 from runners.store import ModelMetadata
 from tests.tiny_model import build_tiny_birefnet, product_photo
 
@@ -47,27 +46,6 @@ def test_preprocessing_matches_official_normalisation() -> None:
     assert tensor.shape == (1, 3, 4, 4)
     np.testing.assert_allclose(tensor[0, :, 0, 0], [(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225],
                                rtol=1e-5)
-
-
-@pytest.mark.parametrize(("source", "target", "step"), [((4000, 4000), (1024, 1024), 2),
-                                                      ((6000, 4000), (1024, 683), 5),
-                                                      ((4001, 4000), (1024, 1024), 1),
-                                                      ((1500, 1500), (1024, 1024), 1)])
-def test_integer_step_divides_both_sides_and_keeps_the_target_reachable(source: tuple[int, int],
-                                                                       target: tuple[int, int], step: int) -> None:
-    assert integer_step(*source, *target) == step
-
-
-def test_large_shrinks_average_every_pixel_and_match_a_direct_area_resize() -> None:
-    """The two-step shrink (whole blocks, then the rest) must still be an area average: a one-pixel checkerboard
-    becomes flat grey (no aliasing), and a studio shot matches OpenCV's direct area resize."""
-    checkerboard = (np.indices((1200, 1600)).sum(axis=0) % 2 * 255).astype(np.uint8)
-    grey = resize_to(np.dstack([checkerboard] * 3), 300, 225)
-    assert np.abs(grey.astype(np.int16) - 128).max() <= 8  # direct area: 2, bilinear (aliased): 57
-    photo = product_photo(1600, 1200, (410, 333, 1190, 901))
-    difference = np.abs(resize_to(photo, 300, 225).astype(np.int16)
-                        - cv2.resize(photo, (300, 225), interpolation=cv2.INTER_AREA))
-    assert difference.mean() < 0.25 and difference.max() <= 40  # shifted by 3 source pixels: 0.46 and 116
 
 
 def test_empty_batch(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from runners.preprocess import resize_to
+from postprocess.resample import resize
 
 COARSE_SIDE = 192
 MIN_TEMPLATE = 24
@@ -55,7 +55,7 @@ def scale_of(matrix: np.ndarray) -> float:
 def shrunk(image: np.ndarray, factor: float) -> np.ndarray:
     """image resized by factor (area-averaged when shrinking)."""
     height, width = image.shape[:2]
-    return resize_to(image, max(1, round(width * factor)), max(1, round(height * factor)))
+    return resize(image, max(1, round(width * factor)), max(1, round(height * factor)))
 
 
 def coarse_match(original: np.ndarray, processed: np.ndarray, object_mask: np.ndarray) -> tuple[np.ndarray, float]:

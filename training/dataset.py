@@ -13,8 +13,9 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from postprocess.resample import resize
 from runners.birefnet import IMAGENET_MEAN, IMAGENET_STD
-from runners.preprocess import resize_to, to_tensor
+from runners.preprocess import to_tensor
 from training.augment import AugmentConfig, augment
 from training.fingerprint import fingerprint, similarity_matrix
 from training.images import load_image, load_mask
@@ -125,7 +126,7 @@ class SegmentationDataset(Dataset):
         item = self.items[index]
         image = load_image(self.root / item.image, self.size).rgb
         mask = load_mask(self.root / item.mask)
-        return resize_to(image, self.size, self.size), resize_to(mask, self.size, self.size)
+        return resize(image, self.size, self.size), resize(mask, self.size, self.size)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.load(index)

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from runners.preprocess import resize_to
+from postprocess.resample import resize
 from training import sheets
 from training.align import coarse_match, edge_agreement, refine, scale_of, to_original
 from training.dataset import DatasetIndex, Item, write_index
@@ -228,7 +228,7 @@ def recover_mask(original: np.ndarray, processed: np.ndarray, processed_alpha: n
     """The original's alpha (at most work_side pixels on its long side) recovered from its processed version;
     a processed image with its own transparency gives the alpha directly, only the alignment is needed."""
     factor = min(1.0, config.work_side / max(original.shape[:2]))
-    image = resize_to(original, max(1, round(original.shape[1] * factor)), max(1, round(original.shape[0] * factor)))
+    image = resize(original, max(1, round(original.shape[1] * factor)), max(1, round(original.shape[0] * factor)))
     color = canvas_color(processed)
     band = band_mask(processed.shape[:2], branding_band(processed, color))
     candidates = main_components((_distance(to_float(processed), color) > config.object_level) & ~band, 0.02)
