@@ -35,10 +35,9 @@ def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Fast area-average downscale for statistics: whole blocks of a cropped view first, so it may drop a few
+    """Fast area-average downscale for statistics: `resize` of a view cropped to whole blocks, so it may drop a few
     right/bottom pixels."""
     factor = min(image.shape[1] // width, image.shape[0] // height)
     if factor >= 2:
-        h, w = image.shape[0] // factor, image.shape[1] // factor
-        image = cv2.resize(image[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA)
+        image = image[: image.shape[0] // factor * factor, : image.shape[1] // factor * factor]
     return resize(image, width, height)
