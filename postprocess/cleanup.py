@@ -14,6 +14,7 @@ SEED_LEVEL = 0.05
 SOLID_LEVEL = 0.5
 OPAQUE_LEVEL = 0.95
 POOL_SIDE = 2048
+MAX_BOX_SUMS = 256  # components summed box by box (about 10 us each) before a bincount over the image (about 5 ms)
 
 
 def disk(radius: int) -> np.ndarray:
@@ -26,13 +27,12 @@ def _factor(shape: tuple[int, ...]) -> int:
     return max(1, -(-max(shape) // POOL_SIDE))
 
 
-def _pool(alpha: np.ndarray, factor: int, largest: bool) -> np.ndarray:
-    """Block maximum (or minimum) over factor x factor blocks."""
+def _pool_any(mask: np.ndarray, factor: int) -> np.ndarray:
+    """Block "any" of a uint8 mask over factor x factor blocks (a block maximum: comparing first and pooling the
+    uint8 result is exact and four times cheaper than pooling float alpha)."""
     if factor == 1:
-        return alpha
-    kernel = np.ones((factor, factor), np.uint8)
-    morph = cv2.dilate if largest else cv2.erode
-    return morph(alpha, kernel, anchor=(0, 0))[::factor, ::factor]
+        return mask
+    return cv2.dilate(mask, np.ones((factor, factor), np.uint8), anchor=(0, 0))[::factor, ::factor]
 
 
 def _unpool(grid: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -43,16 +43,33 @@ def _unpool(grid: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray
     return cv2.resize(grid, size, interpolation=cv2.INTER_NEAREST)[: shape[0], : shape[1]]
 
 
+def component_sums(values: np.ndarray, labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """Sum of values over each labelled component (0 for the background label 0), from connectedComponentsWithStats'
+    labels and stats. A few components are summed inside their bounding boxes, which is over 20 times faster than
+    a bincount over every pixel; many (specks) take the bincount."""
+    count = stats.shape[0]
+    if count > MAX_BOX_SUMS:
+        sums = np.bincount(labels.ravel(), weights=values.ravel(), minlength=count)
+        sums[0] = 0.0
+        return sums
+    sums = np.zeros(count)
+    for label in range(1, count):
+        x, y, width, height = stats[label, :4]
+        box = (slice(y, y + height), slice(x, x + width))
+        inside = cv2.compare(labels[box], label, cv2.CMP_EQ)
+        sums[label] = cv2.sumElems(cv2.bitwise_and(values[box], values[box], mask=inside))[0]
+    return sums
+
+
 def remove_islands(alpha: np.ndarray, island_ratio: float, thin_ratio: float) -> np.ndarray:
     """Zero blobs whose alpha mass is a small share of the largest blob's, unless long and thin."""
     factor = _factor(alpha.shape)
-    weak = (_pool(alpha, factor, largest=True) > SEED_LEVEL).astype(np.uint8)
+    weak = _pool_any(cv2.compare(alpha, SEED_LEVEL, cv2.CMP_GT), factor)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
     if count <= 2:
         return alpha
     pooled = cv2.resize(alpha, (weak.shape[1], weak.shape[0]), interpolation=cv2.INTER_AREA)
-    mass = np.bincount(labels.ravel(), weights=pooled.ravel(), minlength=count)
-    mass[0] = 0.0
+    mass = component_sums(pooled, labels, stats)
     largest = int(np.argmax(mass))
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
     keep = (mass >= island_ratio * mass[largest]) | (extent >= thin_ratio * extent[largest])
@@ -69,7 +86,7 @@ def fill_pinholes(alpha: np.ndarray, hole_ratio: float) -> np.ndarray:
     if area == 0:
         return alpha
     factor = _factor(alpha.shape)
-    gaps = (_pool(alpha, factor, largest=False) < OPAQUE_LEVEL).astype(np.uint8)
+    gaps = _pool_any(cv2.compare(alpha, OPAQUE_LEVEL, cv2.CMP_LT), factor)
     _count, labels, stats, _ = cv2.connectedComponentsWithStats(gaps, connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     fill = stats[:, cv2.CC_STAT_AREA] * factor**2 < hole_ratio * area

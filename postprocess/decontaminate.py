@@ -85,8 +85,9 @@ def _pyramid(image: np.ndarray, alpha: np.ndarray) -> list[tuple[np.ndarray, np.
 
 
 def _grown_band(in_band: np.ndarray) -> np.ndarray:
-    """Flat indices of a level's edge band grown by one pixel (the pixels a level's sweeps update)."""
-    return np.flatnonzero(cv2.dilate(in_band.astype(np.uint8), np.ones((3, 3), np.uint8)))
+    """Flat indices of a level's edge band grown by one pixel (the pixels a level's sweeps update). The 0/1 result
+    is searched as bool: numpy's nonzero is over ten times faster on bool than on uint8."""
+    return np.flatnonzero(cv2.dilate(in_band.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool))
 
 
 def _solve_dense(state: np.ndarray, img: np.ndarray, a: np.ndarray, in_band: np.ndarray,

@@ -55,8 +55,9 @@ def _local_mean(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.nda
 
 
 def _samples(background: np.ndarray) -> np.ndarray:
-    """Flat indices of about NOISE_SAMPLES evenly strided sure-background pixels."""
-    found = np.flatnonzero(background)
+    """Flat indices of about NOISE_SAMPLES evenly strided sure-background pixels (`background`: a 0/1 uint8 mask,
+    searched as bool, where numpy's nonzero is over ten times faster)."""
+    found = np.flatnonzero(background.view(bool))
     return found[:: max(1, found.size // NOISE_SAMPLES)]
 
 
@@ -111,7 +112,7 @@ def corrected_mask(
     sure_fg = cv2.erode((low > SURE_FOREGROUND).astype(np.uint8), disk(1)).astype(np.float32)
     sure_bg = cv2.erode((low < SURE_BACKGROUND).astype(np.uint8), disk(2 * radius))
     band = uncertainty_band(low, radius)
-    samples, pixels = _samples(sure_bg), np.flatnonzero(band)
+    samples, pixels = _samples(sure_bg), np.flatnonzero(band > 0)
     flat_diff, flat_backdrop = diff.reshape(-1, 3), backdrop.reshape(-1, 3)
     unit = flat_backdrop / np.maximum(channel_norm(flat_backdrop), 1e-6)[:, None]
     contrast = (_local_mean(small, sure_fg, PRODUCT_SIGMA * radius).reshape(-1, 3) - flat_backdrop)[pixels]
