@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
-from postprocess.cleanup import choke, clean, fill_pinholes, remove_islands
+from postprocess.cleanup import MAX_BOX_SUMS, choke, clean, component_sums, fill_pinholes, remove_islands
 from postprocess.params import MaskParams
 from tests.postprocess.helpers import leg_scene
 
@@ -25,6 +26,22 @@ def test_small_islands_removed_body_untouched() -> None:
     out = remove_islands(alpha, P.island_ratio, P.thin_ratio)
     assert out[20:26, 20:26].max() == 0.0 and out[350:353, 30:34].max() == 0.0
     np.testing.assert_array_equal(out[100:300, 100:300], alpha[100:300, 100:300])
+
+
+@pytest.mark.parametrize("specks", [3, 2 * MAX_BOX_SUMS])
+def test_component_sums_match_per_label_sums(specks: int) -> None:
+    """Both ways of summing (box by box for a few components, a bincount for many) give each label's alpha mass,
+    with nested components (a speck in a ring's hole) kept apart."""
+    rng = np.random.default_rng(specks)
+    alpha = np.zeros((600, 600), np.float32)
+    cv2.circle(alpha, (300, 300), 60, 0.7, 12)
+    for y, x in rng.integers(0, 590, (specks, 2)):
+        alpha[y:y + 3, x:x + 3] = rng.uniform(0.1, 1.0)
+    alpha[298:302, 298:302] = 0.3
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0).astype(np.uint8), connectivity=8)
+    assert (count > MAX_BOX_SUMS) == (specks > MAX_BOX_SUMS), "the case must take the path it is named for"
+    expected = [0.0] + [float(alpha[labels == label].sum(dtype=np.float64)) for label in range(1, count)]
+    np.testing.assert_allclose(component_sums(alpha, labels, stats), expected, rtol=1e-6)
 
 
 def test_pinholes_filled_real_holes_kept() -> None:
