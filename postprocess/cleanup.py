@@ -56,7 +56,7 @@ def component_sums(values: np.ndarray, labels: np.ndarray, stats: np.ndarray) ->
     for label in range(1, count):
         x, y, width, height = stats[label, :4]
         box = (slice(y, y + height), slice(x, x + width))
-        inside = cv2.compare(labels[box], label, cv2.CMP_EQ)
+        inside = np.equal(labels[box], label).view(np.uint8)  # cv2.compare rejects a 1x1 array against a number
         sums[label] = cv2.sumElems(cv2.bitwise_and(values[box], values[box], mask=inside))[0]
     return sums
 

@@ -183,6 +183,8 @@ def run_batch(input_root: Path, output_root: Path, preset: str, process: Process
             entry.update(status="ok", bytes=len(outcome.body), model=outcome.model_tag)
         except (FileFailed, OSError) as exc:
             entry.update(status="error", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 (a bug on one photo is that photo's error; the run goes on)
+            entry.update(status="error", error=f"internal error: {type(exc).__name__}: {exc}")
         entry["seconds"] = round(time.monotonic() - started, 3)
         manifest.append(entry)
         with counts_lock:
@@ -197,6 +199,8 @@ def run_batch(input_root: Path, output_root: Path, preset: str, process: Process
                 pending.add(pool.submit(one, *job))
                 if len(pending) >= concurrency * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        future.result()
                     progress.update(len(finished))
                     progress.set_postfix(failed=counts["failed"])
             for future in pending:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from runners.batch import Outcome, run_batch
 from tests.server import BIN, cutout_cli, start_server
 from tests.tiny_model import build_tiny_birefnet, product_photo
 
@@ -105,3 +106,22 @@ def test_unknown_preset_is_a_usage_error(tmp_path: Path) -> None:
     done = subprocess.run([str(BIN / "cutout"), "batch", str(tmp_path / "in"), str(tmp_path / "out"), "--preset",
                            "nope"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "known presets" in done.stderr
+
+
+def test_an_unexpected_error_on_one_photo_is_recorded_not_lost(tmp_path: Path) -> None:
+    """A bug that raises on one photo (not an ApiError) must neither vanish nor stop the run: the photo is recorded
+    as failed with the exception, every other photo is written."""
+    photos = make_photos(tmp_path / "in", 12)
+    poisoned = photos[5].read_bytes()
+
+    def process(data: bytes) -> Outcome:
+        if data == poisoned:
+            raise ValueError("a bug on this photo")
+        return Outcome(b"output", "test")
+
+    counts = run_batch(tmp_path / "in", tmp_path / "out", "marketplace", process, concurrency=2)
+    assert counts["ok"] == 11 and counts["failed"] == 1
+    errors = [entry for entry in manifest_entries(tmp_path / "out") if entry["status"] == "error"]
+    assert [entry["input"] for entry in errors] == ["shoot-0/SKU-0005.jpg"]
+    assert "ValueError: a bug on this photo" in errors[0]["error"]
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) == 11

@@ -31,13 +31,14 @@ def test_small_islands_removed_body_untouched() -> None:
 @pytest.mark.parametrize("specks", [3, 2 * MAX_BOX_SUMS])
 def test_component_sums_match_per_label_sums(specks: int) -> None:
     """Both ways of summing (box by box for a few components, a bincount for many) give each label's alpha mass,
-    with nested components (a speck in a ring's hole) kept apart."""
+    with nested components (a speck in a ring's hole) kept apart and one-pixel components counted."""
     rng = np.random.default_rng(specks)
     alpha = np.zeros((600, 600), np.float32)
     cv2.circle(alpha, (300, 300), 60, 0.7, 12)
     for y, x in rng.integers(0, 590, (specks, 2)):
         alpha[y:y + 3, x:x + 3] = rng.uniform(0.1, 1.0)
     alpha[298:302, 298:302] = 0.3
+    alpha[0, 0] = 0.4  # a one-pixel component
     count, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0).astype(np.uint8), connectivity=8)
     assert (count > MAX_BOX_SUMS) == (specks > MAX_BOX_SUMS), "the case must take the path it is named for"
     expected = [0.0] + [float(alpha[labels == label].sum(dtype=np.float64)) for label in range(1, count)]
