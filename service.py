@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from api.access_log import AccessLog
 from api.allocator import keep_freed_memory
-from api.archive import output_name, pack_results, read_photos
+from api.archive import pack_results, read_photos, render_member
 from api.auth import ApiKeyAuth
 from api.body_limit import BodyLimit
 from api.codecs import OutputFormat
@@ -209,12 +209,12 @@ class CutoutService:
 
     def _batch_entry(self, name: str, data: bytes, recipe: Recipe) -> tuple[dict, bytes | None]:
         """One archive member through the recipe: its manifest entry and result (None when it failed)."""
-        try:
-            rendered = self.processor.render(data, recipe, "batch")
-        except ApiError as exc:
-            return {"input": name, "status": "error", "error": exc.message}, None
-        output = output_name(name, recipe.format)
-        return {"input": name, "status": "ok", "output": output, "model": rendered.model_tag}, rendered.body
+
+        def render(photo: bytes) -> tuple[bytes, str]:
+            rendered = self.processor.render(photo, recipe, "batch")
+            return rendered.body, rendered.model_tag
+
+        return render_member(render, name, data, recipe.format)
 
     @bentoml.task(route="/batch")
     @json_errors

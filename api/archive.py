@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from api.codecs import FILE_SUFFIXES, IMAGE_SUFFIXES
-from api.errors import ApiError
+from api.errors import ApiError, internal_error
 
 
 def safe_name(name: str) -> str | None:
@@ -47,6 +48,19 @@ def read_photos(data: bytes, max_files: int, max_file_bytes: int) -> list[tuple[
 def output_name(name: str, fmt: str) -> str:
     """The result's name inside the output archive: same path, the output format's suffix."""
     return str(PurePosixPath(name).with_suffix(FILE_SUFFIXES[fmt]))
+
+
+def render_member(render: Callable[[bytes], tuple[bytes, str]], name: str, data: bytes,
+                  fmt: str) -> tuple[dict, bytes | None]:
+    """One archive member through `render` (bytes -> result body, model tag): its manifest entry and result, None
+    when it failed. Any failure, expected or a bug, is that photo's error: the other photos' results are kept."""
+    try:
+        body, model_tag = render(data)
+    except ApiError as exc:
+        return {"input": name, "status": "error", "error": exc.message}, None
+    except Exception as exc:  # noqa: BLE001 (a bug on one photo must not lose the rest of the archive)
+        return {"input": name, "status": "error", "error": internal_error(exc)}, None
+    return {"input": name, "status": "ok", "output": output_name(name, fmt), "model": model_tag}, body
 
 
 def pack_results(results: list[tuple[str, bytes]], manifest: list[dict]) -> bytes:

@@ -24,6 +24,12 @@ class ApiError(Exception):
         self.detail = detail
 
 
+def internal_error(exc: Exception) -> str:
+    """Log an unexpected exception on one item of a batch and return the item's error text (the batch goes on)."""
+    logger.error("internal error on one batch item", exc_info=exc)
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
 def error_response(status: int, message: str, **detail: Any) -> JSONResponse:
     """The one JSON error shape of this API: {"error": message, ...detail}."""
     return JSONResponse({"error": message, **detail}, status_code=status)

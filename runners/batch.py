@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from api.allocator import keep_freed_memory
 from api.codecs import FILE_SUFFIXES, IMAGE_SUFFIXES
-from api.errors import ApiError
+from api.errors import ApiError, internal_error
 from api.processor import Processor
 from api.recipe import load_preset
 from runners import store
@@ -184,7 +184,7 @@ def run_batch(input_root: Path, output_root: Path, preset: str, process: Process
         except (FileFailed, OSError) as exc:
             entry.update(status="error", error=str(exc))
         except Exception as exc:  # noqa: BLE001 (a bug on one photo is that photo's error; the run goes on)
-            entry.update(status="error", error=f"internal error: {type(exc).__name__}: {exc}")
+            entry.update(status="error", error=internal_error(exc))
         entry["seconds"] = round(time.monotonic() - started, 3)
         manifest.append(entry)
         with counts_lock:
