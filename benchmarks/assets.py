@@ -61,6 +61,7 @@ class BenchModel:
     description: str
     fused: Path | None = None
     studio: Path | None = None
+    random_weights: bool = False
 
     @property
     def end_to_end(self) -> Path:
@@ -106,7 +107,7 @@ def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
     metadata = ModelMetadata(variant="lite", input_size=size, dynamic_batch=True, source=str(folder))
     return BenchModel(files["grid.onnx"], metadata,
                       f"BiRefNet lite (Swin-T) at {size}, random weights (seed {seed}, calibrated)",
-                      files["fused.onnx"], files[STUDIO])
+                      files["fused.onnx"], files[STUDIO], random_weights=True)
 
 
 def resolve_model(spec: str | None, size: int, jpeg: Path) -> BenchModel:
