@@ -135,7 +135,9 @@ def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, input
                 rows.append([backend, precision, export, f"failed: {result['error']}"] + [None] * 7)
                 continue
             logits = [np.load(path) for path in outs]
-            reference = reference or logits
+            if reference is None:
+                reference = logits
+                result["near_threshold_share"] = near_threshold_share(logits)
             agreements = [agreement(ref, got) for ref, got in zip(reference, logits)]
             worst = min(agreements, key=lambda item: (item.ok, item.iou))
             result.update(name=name, backend=backend, precision=precision, export=export,
@@ -149,14 +151,18 @@ def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, input
     return table(header, rows), results
 
 
-def near_threshold_note(folder: Path, results: list[dict], count: int) -> str:
-    """A line under an accuracy table: the share of the reference row's fp32 logits within NEAR_THRESHOLD of the
-    mask threshold (0), the pixels that reduced precision's rounding can flip; empty without a reference row."""
+def near_threshold_share(logits: list[np.ndarray]) -> float:
+    """The share of logits within NEAR_THRESHOLD of the mask threshold (0): the pixels that reduced precision's
+    rounding can flip."""
+    near = sum(np.count_nonzero(np.abs(batch) < NEAR_THRESHOLD) for batch in logits)
+    return near / sum(batch.size for batch in logits)
+
+
+def near_threshold_note(results: list[dict]) -> str:
+    """A line under an accuracy table: its reference row's share of logits near the threshold; empty without one."""
     if not results:
         return ""
-    reference = results[0]["name"]
-    logits = np.concatenate([np.load(folder / f"logits-{reference}-{index}.npy").ravel() for index in range(count)])
-    share = np.count_nonzero(np.abs(logits) < NEAR_THRESHOLD) / logits.size
+    share = results[0]["near_threshold_share"]
     return f"\n\n{share:.2%} of the fp32 logits lie within {NEAR_THRESHOLD} of the threshold."
 
 
@@ -175,7 +181,7 @@ def trained_accuracy(args: argparse.Namespace, folder: Path, jpeg: Path) -> str 
     inputs = model_inputs(model, jpeg, folder, [SECOND_SCENE, *HELD_OUT_SCENES])
     sub = argparse.Namespace(**{**vars(args), "backends": "openvino:fp32,openvino:bf16,openvino:int8"})
     text, results = model_table(model, sub, folder, inputs)
-    text += near_threshold_note(folder, results, len(inputs))
+    text += near_threshold_note(results)
     return f"Trained model: {model.description}, {len(inputs)} inputs\n\n{text}"
 
 
@@ -280,7 +286,7 @@ def main() -> None:
                 section(report, "Compute bound", peak_text(raw["peak"]))
         if not args.skip_models:
             text, raw["models"] = model_table(model, args, folder, inputs)
-            text += near_threshold_note(folder, raw["models"], len(inputs))
+            text += near_threshold_note(raw["models"])
             if model.random_weights:
                 text += RANDOM_WEIGHTS_NOTE
             section(report, "Model only (the floor), one image, medians of --runs", text)
