@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -28,6 +27,7 @@ from api.errors import ApiError, internal_error
 from api.processor import Processor
 from api.recipe import load_preset
 from runners import store
+from runners.files import write_atomically
 from runners.inference import OnnxSegmenter
 
 MANIFEST = "manifest.jsonl"
@@ -61,21 +61,6 @@ def find_inputs(root: Path) -> list[Path]:
 def output_for(source: Path, input_root: Path, output_root: Path, fmt: str) -> Path:
     """Same relative path under the output folder, with the preset format's suffix."""
     return (output_root / source.relative_to(input_root)).with_suffix(FILE_SUFFIXES[fmt])
-
-
-def write_atomically(path: Path, body: bytes) -> None:
-    """Write to a temporary file beside PATH, fsync, then rename: PATH is either absent or complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class Manifest:

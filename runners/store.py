@@ -11,7 +11,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import bentoml
 from bentoml.exceptions import NotFound
 from pydantic import BaseModel, Field
+
+from runners.files import write_atomically
 
 MODEL_NAME = "birefnet"
 ONNX_FILE = "model.onnx"
@@ -63,10 +64,7 @@ def _locked_pointer() -> Iterator[dict]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = _read_pointer()
         yield state
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pointer-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(state, handle, indent=2)
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(state, indent=2).encode())
 
 
 def _read_pointer() -> dict:

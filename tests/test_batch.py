@@ -125,3 +125,15 @@ def test_an_unexpected_error_on_one_photo_is_recorded_not_lost(tmp_path: Path) -
     assert [entry["input"] for entry in errors] == ["shoot-0/SKU-0005.jpg"]
     assert "ValueError: a bug on this photo" in errors[0]["error"]
     assert len(list((tmp_path / "out").rglob("*.jpg"))) == 11
+
+
+def test_outputs_are_readable_like_any_new_file(tmp_path: Path) -> None:
+    """Outputs get the permissions the umask gives new files (the shop's web server, another user, reads them), not
+    the owner-only mode of the temporary file they are written to."""
+    make_photos(tmp_path / "in", 2)
+    run_batch(tmp_path / "in", tmp_path / "out", "marketplace", lambda data: Outcome(b"output", "test"), concurrency=1)
+    outputs = list((tmp_path / "out").rglob("*.jpg"))
+    assert len(outputs) == 2
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert {output.stat().st_mode & 0o777 for output in outputs} == {0o666 & ~mask}

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from postprocess import metrics
+from runners.files import write_atomically
 from training.augment import AugmentConfig
 from training.dataset import SegmentationDataset, index_sha256, read_index, split
 from training.losses import LossWeights, birefnet_loss, pixel_loss
@@ -93,10 +94,7 @@ def read_run(run_dir: Path) -> RunRecord:
 
 def write_run(run_dir: Path, record: RunRecord) -> None:
     """Write run.json atomically."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{RUN_FILE}.tmp"
-    tmp.write_text(record.model_dump_json(indent=2))
-    os.replace(tmp, run_dir / RUN_FILE)
+    write_atomically(run_dir / RUN_FILE, record.model_dump_json(indent=2).encode())
 
 
 def best_model(run_dir: Path) -> torch.nn.Module:
