@@ -27,6 +27,7 @@ from benchmarks.measure import in_subprocess, load_average, machine
 from benchmarks.report import ratio, table
 from runners.backends import available
 from runners.backends.accuracy import Agreement, agreement
+from runners.backends.cache import CACHE_ENV
 from runners.birefnet.config import VARIANTS
 from runners.convert import WEIGHTS_FILE
 from runners.preprocess import to_tensor
@@ -241,6 +242,24 @@ def run_served(model_file: Path, model: BenchModel, args: argparse.Namespace, pa
     return sequential, levels
 
 
+def load_times(spec: dict, cache: Path) -> dict:
+    """Two loads in fresh processes: the first with an empty model cache, the second from what it left there."""
+    first, again = (in_subprocess("load", spec, env={CACHE_ENV: str(cache)}) for _ in range(2))
+    return {"first": first, "cached": again}
+
+
+def load_text(result: dict) -> str:
+    """The two load times, and what was loaded."""
+    first, again = result["first"], result["cached"]
+    if "error" in first or "error" in again:
+        return f"failed: {first.get('error') or again.get('error')}"
+    inference, guard = first["inference"], first["inference"]["accuracy_guard"]
+    checked = "no accuracy guard" if guard is None else f"accuracy guard {'passed' if guard['ok'] else 'failed'}"
+    return (f"{inference['backend']} {inference['precision']}, {checked}: first load {first['seconds']:.1f} s, "
+            f"again {again['seconds']:.1f} s from the model cache ({CACHE_ENV}: the compiled model and the guard's "
+            "fp32 reference)")
+
+
 def run_soak(args: argparse.Namespace, folder: Path) -> dict:
     """Many requests against a server whose model is the tiny test network: memory, not speed."""
     from tests.server import cutout_cli
@@ -279,6 +298,7 @@ def main() -> None:
     raw: dict = {"args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="cutout-bench-") as temp:
         folder = Path(temp)
+        os.environ[CACHE_ENV] = str(folder / "model-cache")  # the bench's models stay out of the user's cache
         inputs = model_inputs(model, jpeg, folder, [SECOND_SCENE])
         if model.metadata.variant in VARIANTS and importlib.util.find_spec("torch"):
             raw["peak"] = in_subprocess("peak", {"variant": model.metadata.variant, "size": args.size})
@@ -297,6 +317,9 @@ def main() -> None:
         spec = {"onnx": str(serving_file), "metadata": model.metadata.model_dump(mode="json"),
                 "backend": args.backend, "precision": args.precision, "threads": args.threads,
                 "presets": args.presets.split(","), "runs": args.runs, "jpeg": str(jpeg)}
+        raw["load"] = load_times(spec, folder / "load-cache")
+        section(report, "Model load (as the runner loads it: backend choice, accuracy guard, warm-up)",
+                load_text(raw["load"]))
         raw["pipeline"] = in_subprocess("pipeline", spec)
         columns: dict[str, dict] = {}
         if "error" not in raw["pipeline"]:

@@ -1,4 +1,4 @@
-"""One measurement in a fresh process (`python -m benchmarks.worker KIND SPEC_JSON`): model, pipeline or rembg."""
+"""One measurement in a fresh process (`python -m benchmarks.worker KIND SPEC_JSON`): model, load, pipeline, rembg..."""
 
 from __future__ import annotations
 
@@ -61,6 +61,17 @@ def pipeline(spec: dict) -> dict:
     return {"inference": segmenter.describe(), "presets": results}
 
 
+def load(spec: dict) -> dict:
+    """Load the served model as the runner does (backend choice, accuracy guard, warm-up), timed."""
+    from runners.inference import OnnxSegmenter
+
+    start = time.perf_counter()
+    segmenter = OnnxSegmenter(Path(spec["onnx"]), ModelMetadata.model_validate(spec["metadata"]), spec["threads"],
+                              spec["backend"], spec["precision"])
+    segmenter.warm_up()
+    return {"seconds": time.perf_counter() - start, "inference": segmenter.describe()}
+
+
 def quantize(spec: dict) -> dict:
     """int8-quantize the ONNX model into spec["out"] (benchmarks/int8.py)."""
     from benchmarks.int8 import quantize as quantize_int8
@@ -115,7 +126,7 @@ def peak(spec: dict) -> dict:
     return {"gflops_per_s": rates, "model_gflop": counter.get_total_flops() / 1e9}
 
 
-KINDS = {"model": model_only, "pipeline": pipeline, "quantize": quantize, "rembg": rembg_remove, "peak": peak}
+KINDS = {"model": model_only, "load": load, "pipeline": pipeline, "quantize": quantize, "rembg": rembg_remove, "peak": peak}
 
 if __name__ == "__main__":
     emit(KINDS[sys.argv[1]](json.loads(sys.argv[2])))

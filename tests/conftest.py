@@ -9,6 +9,8 @@ from pathlib import Path
 
 os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="cutout-tests-bentoml-"))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+# Compiled models and guard references of the tests' own models stay out of the user's cache.
+os.environ.setdefault("CUTOUT_CACHE_DIR", tempfile.mkdtemp(prefix="cutout-tests-cache-"))
 # Tests compare served masks with fp32 numbers; tests/test_backends.py covers the bf16 choice and its guard.
 os.environ.setdefault("CUTOUT_PRECISION", "fp32")
 

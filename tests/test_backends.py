@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import runners.backends as backends
-from runners.backends import BackendError, accuracy, choose_backend, choose_precision, load_backend
+from runners.backends import BackendError, accuracy, cache, choose_backend, choose_precision, load_backend
 from runners.backends.accuracy import agreement
 from runners.backends.cpu import has_native_bf16
 from runners.birefnet import VARIANTS, BiRefNet, DeformableConv2d, export_onnx
@@ -176,14 +176,8 @@ class ScaledLogits:
         return self.reference.run(batch) * self.factor
 
 
-@pytest.mark.parametrize("requested", [None, "openvino"])
-@pytest.mark.parametrize("factor", [1.0, -1.0])
-def test_guard_keeps_agreeing_precision_and_replaces_the_rest(tmp_path: Path, cpu: callable,
-                                                              monkeypatch: pytest.MonkeyPatch,
-                                                              requested: str | None, factor: float) -> None:
-    cpu(bf16=True)
-    path = build_tiny_birefnet(tmp_path / "m.onnx", size=SIZE)
-    metadata = ModelMetadata(input_size=SIZE, dynamic_batch=True)
+def recording_constructs(monkeypatch: pytest.MonkeyPatch, factor: float) -> list[tuple[str, str]]:
+    """Record every backend load_backend builds; its bf16 OpenVINO is ONNX Runtime's logits times `factor`."""
     real = backends.construct
     built: list[tuple[str, str]] = []
 
@@ -195,6 +189,18 @@ def test_guard_keeps_agreeing_precision_and_replaces_the_rest(tmp_path: Path, cp
         return real("onnxruntime", onnx_path, meta, threads, "fp32")
 
     monkeypatch.setattr(backends, "construct", construct)
+    return built
+
+
+@pytest.mark.parametrize("requested", [None, "openvino"])
+@pytest.mark.parametrize("factor", [1.0, -1.0])
+def test_guard_keeps_agreeing_precision_and_replaces_the_rest(tmp_path: Path, cpu: callable,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              requested: str | None, factor: float) -> None:
+    cpu(bf16=True)
+    path = build_tiny_birefnet(tmp_path / "m.onnx", size=SIZE)
+    metadata = ModelMetadata(input_size=SIZE, dynamic_batch=True)
+    built = recording_constructs(monkeypatch, factor)
     loaded = load_backend(path, metadata, threads=1, backend=requested)
     assert loaded.agreement is not None and loaded.agreement.ok == (factor == 1.0)
     if factor == 1.0:
@@ -204,6 +210,79 @@ def test_guard_keeps_agreeing_precision_and_replaces_the_rest(tmp_path: Path, cp
     else:
         assert built[-1] == ("openvino", "fp32"), "an explicitly requested backend falls back to its own fp32"
     assert loaded.describe()["accuracy_guard"]["ok"] == (factor == 1.0)
+
+
+def test_guard_reference_is_computed_once_per_model_file(tmp_path: Path, cpu: callable,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard's fp32 logits are kept in the model's cache folder: a second load of the same file builds no fp32
+    session, compares with exactly those logits (tampered ones fail the same candidate), and another file has its
+    own."""
+    cpu(bf16=True)
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    path = build_tiny_birefnet(tmp_path / "m.onnx", size=SIZE)
+    metadata = ModelMetadata(input_size=SIZE, dynamic_batch=True)
+    built = recording_constructs(monkeypatch, 1.0)
+    first = load_backend(path, metadata, threads=1)
+    assert built == [("openvino", "bf16"), ("onnxruntime", "fp32")] and first.agreement.ok and first.warm
+    built.clear()
+    second = load_backend(path, metadata, threads=1)
+    assert built == [("openvino", "bf16")], "the reference logits come from the cache"
+    assert second.agreement == first.agreement and second.warm
+    [cached] = (tmp_path / "cache").rglob("guard-*.npy")
+    np.save(cached, -np.load(cached))
+    built.clear()
+    tampered = load_backend(path, metadata, threads=1)
+    assert not tampered.agreement.ok and built == [("openvino", "bf16"), ("onnxruntime", "fp32")]
+    assert not tampered.warm, "the fallback session was built after the guard and has not run yet"
+    built.clear()
+    load_backend(build_tiny_birefnet(tmp_path / "other.onnx", size=SIZE, threshold=3.0), metadata, threads=1)
+    assert built == [("openvino", "bf16"), ("onnxruntime", "fp32")]
+    assert len(list((tmp_path / "cache").rglob("guard-*.npy"))) == 2
+
+
+def test_an_unwritable_cache_only_costs_time(tmp_path: Path, cpu: callable, monkeypatch: pytest.MonkeyPatch,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    cpu(bf16=True)
+    blocker = tmp_path / "a-file-not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv(cache.CACHE_ENV, str(blocker))
+    path = build_tiny_birefnet(tmp_path / "m.onnx", size=SIZE)
+    built = recording_constructs(monkeypatch, 1.0)
+    for _ in range(2):
+        loaded = load_backend(path, ModelMetadata(input_size=SIZE, dynamic_batch=True), threads=1)
+        assert loaded.agreement.ok
+    assert built.count(("onnxruntime", "fp32")) == 2, "without a cache every load computes the reference"
+    assert "no model cache" in caplog.text
+
+
+def test_model_cache_keeps_the_most_recently_used_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    models = []
+    for index in range(cache.KEEP_MODELS + 2):
+        models.append(tmp_path / f"model-{index}.onnx")
+        models[-1].write_bytes(f"model {index}".encode())
+    folders = [cache.model_cache(model) for model in models]
+    assert len(set(folders)) == len(models)
+    kept = sorted(folder for folder in (tmp_path / "cache" / "models").iterdir())
+    assert kept == sorted(folders[-cache.KEEP_MODELS:]), "the oldest folders are removed"
+    assert cache.model_cache(models[-1]) == folders[-1], "the same content finds the same folder"
+
+
+@needs_openvino
+def test_openvino_reuses_its_compiled_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first load compiles into the model's cache folder; the second imports that blob instead of compiling
+    another, and gives the same logits."""
+    from runners.backends.openvino_backend import OpenVinoBackend
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    path = build_tiny_birefnet(tmp_path / "m.onnx", size=SIZE, busy_layers=2)
+    metadata = ModelMetadata(input_size=SIZE, dynamic_batch=True)
+    batch = accuracy.guard_batch(metadata)
+    first = OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
+    [blob] = (tmp_path / "cache").rglob("*.blob")
+    again = OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
+    assert list((tmp_path / "cache").rglob("*.blob")) == [blob]
+    np.testing.assert_array_equal(again, first)
 
 
 @needs_openvino

@@ -1,10 +1,17 @@
-"""The benchmark report's accuracy note: how many of the reference's logits sit where rounding flips pixels."""
+"""The benchmark report: the accuracy note (how many of the reference's logits sit where rounding flips pixels) and
+the model load times."""
 
 from __future__ import annotations
 
-import numpy as np
+import importlib.util
+from pathlib import Path
 
-from benchmarks.bench import near_threshold_note, near_threshold_share
+import numpy as np
+import pytest
+
+from benchmarks.bench import load_text, load_times, near_threshold_note, near_threshold_share
+from runners.store import ModelMetadata
+from tests.tiny_model import build_tiny_birefnet
 
 
 def test_the_note_counts_the_reference_rows_logits_near_the_threshold() -> None:
@@ -16,3 +23,14 @@ def test_the_note_counts_the_reference_rows_logits_near_the_threshold() -> None:
 
 def test_no_reference_row_no_note() -> None:
     assert near_threshold_note([]) == ""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino not installed")
+def test_model_load_is_timed_twice_the_second_time_from_the_cache(tmp_path: Path) -> None:
+    model = build_tiny_birefnet(tmp_path / "m.onnx", size=64)
+    spec = {"onnx": str(model), "metadata": ModelMetadata(input_size=64, dynamic_batch=True).model_dump(mode="json"),
+            "threads": 1, "backend": "openvino", "precision": "fp32"}
+    result = load_times(spec, tmp_path / "cache")
+    assert result["first"]["seconds"] > 0 and result["cached"]["seconds"] > 0, result
+    assert len(list((tmp_path / "cache").rglob("*.blob"))) == 1, "the first load compiled into the cache"
+    assert load_text(result).startswith("openvino fp32, no accuracy guard: first load ")

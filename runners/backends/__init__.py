@@ -3,14 +3,18 @@ the CPU supports, or by CUTOUT_BACKEND / `--arg backend=`; reduced precision onl
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from runners.backends.accuracy import Agreement, guard_batch, worst_agreement
 from runners.backends.base import BACKEND_NAMES, PRECISIONS, Backend, BackendError, BackendName, Precision
+from runners.backends.cache import load_array, model_cache, save_array
 from runners.backends.cpu import has_native_bf16
 from runners.backends.device import wanted_device
 
@@ -93,11 +97,13 @@ def construct(name: BackendName, onnx_path: Path, metadata: ModelMetadata, threa
 
 
 class LoadedBackend:
-    """A backend plus how it was chosen: the guard's verdict when it runs in reduced precision."""
+    """A backend plus how it was chosen: the guard's verdict when it runs in reduced precision, and whether it has
+    already run a full-size batch (the guard's), so that no warm-up is needed."""
 
-    def __init__(self, backend: Backend, agreement: Agreement | None) -> None:
+    def __init__(self, backend: Backend, agreement: Agreement | None, warm: bool = False) -> None:
         self.backend = backend
         self.agreement = agreement
+        self.warm = warm
 
     def describe(self) -> dict:
         return {"backend": self.backend.name, "precision": self.backend.precision, "devices": self.backend.devices,
@@ -115,12 +121,34 @@ def load_backend(onnx_path: Path, metadata: ModelMetadata, threads: int, backend
     if not guarded:
         return LoadedBackend(loaded, None)
     batch = guard_batch(metadata)
-    reference = construct("onnxruntime", onnx_path, metadata, threads, "fp32", max_batch)
-    verdict = worst_agreement(reference.run(batch), loaded.run(batch))
+    reference_logits, reference = fp32_reference(onnx_path, metadata, threads, max_batch, batch)
+    verdict = worst_agreement(reference_logits, loaded.run(batch))
     if verdict.ok:
-        return LoadedBackend(loaded, verdict)
-    fallback = reference if _wanted(backend, BACKEND_ENV) == "auto" else construct(name, onnx_path, metadata,
-                                                                                   threads, "fp32", max_batch)
+        return LoadedBackend(loaded, verdict, warm=True)
+    if _wanted(backend, BACKEND_ENV) != "auto":
+        fallback = construct(name, onnx_path, metadata, threads, "fp32", max_batch)
+    else:
+        fallback = reference or construct("onnxruntime", onnx_path, metadata, threads, "fp32", max_batch)
     logger.warning("%s %s disagrees with fp32 (IoU %.4f, mean |diff| %.4f): serving %s fp32", name, chosen,
                    verdict.iou, verdict.mean_abs_diff, fallback.name)
-    return LoadedBackend(fallback, verdict)
+    return LoadedBackend(fallback, verdict, warm=fallback is reference)
+
+
+def fp32_reference(onnx_path: Path, metadata: ModelMetadata, threads: int, max_batch: int,
+                   batch: np.ndarray) -> tuple[np.ndarray, Backend | None]:
+    """ONNX Runtime fp32 logits of the guard's batch, and the session that computed them. An earlier load of the same
+    model file already computed them for the same inputs and ONNX Runtime version: they come from the model cache
+    (runners/backends/cache.py) and no session is built."""
+    import onnxruntime
+
+    folder = model_cache(onnx_path)
+    inputs = hashlib.sha256(np.ascontiguousarray(batch).tobytes()).hexdigest()[:16]
+    path = folder / f"guard-{inputs}-onnxruntime-{onnxruntime.__version__}.npy" if folder else None
+    cached = load_array(path) if path else None
+    if cached is not None and len(cached) == len(batch):
+        return cached, None
+    reference = construct("onnxruntime", onnx_path, metadata, threads, "fp32", max_batch)
+    logits = reference.run(batch)
+    if path:
+        save_array(path, logits)
+    return logits, reference

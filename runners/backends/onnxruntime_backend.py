@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from runners.backends.base import BackendError, BackendName, Precision
+from runners.backends.cache import cache_home
 from runners.backends.device import DEVICE_ENV, wanted_device
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ logger = logging.getLogger("cutout.backends")
 
 
 def tensorrt_cache() -> Path:
-    """The folder for TensorRT's engines (CUTOUT_TRT_CACHE, else ~/.cache/cutout/tensorrt), created if missing."""
-    cache = Path(os.environ.get(TRT_CACHE_ENV) or Path.home() / ".cache" / "cutout" / "tensorrt")
+    """The folder for TensorRT's engines (CUTOUT_TRT_CACHE, else tensorrt/ in the cache folder), created if
+    missing."""
+    cache = Path(os.environ.get(TRT_CACHE_ENV) or cache_home() / "tensorrt")
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -18,6 +18,7 @@ import openvino as ov
 from onnx import helper, numpy_helper
 
 from runners.backends.base import BackendError, BackendName, Precision
+from runners.backends.cache import model_cache
 from runners.backends.device import DEVICE_ENV, wanted_device
 from runners.store import ModelMetadata
 
@@ -110,6 +111,9 @@ class OpenVinoBackend:
         self.precision = precision
         self.metadata = metadata
         core = ov.Core()
+        folder = model_cache(onnx_path)
+        if folder is not None:  # OpenVINO keeps the compiled model there: a later load skips compilation
+            core.set_property({"CACHE_DIR": str(folder / "openvino")})
         model = read_model(core, onnx_path)
         size = metadata.input_size
         model.reshape({metadata.input_name: [1, 3, size, size]})
