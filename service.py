@@ -28,7 +28,7 @@ from api.body_limit import BodyLimit
 from api.codecs import OutputFormat
 from api.errors import ApiError, json_errors
 from api.forms import FormText
-from api.health import HealthEndpoint, process_stats
+from api.health import READY_PROBE_S, HealthEndpoint, process_stats, runner_ready
 from api.photoroom import photoroom_app
 from api.processor import Processor, image_response
 from api.recipe import Recipe, customised, given, load_preset
@@ -112,6 +112,13 @@ class CutoutService:
             self._model_info = call_runner(self.runner.info)
             self._model_info_at = time.monotonic()
         return self._model_info
+
+    async def __is_ready__(self) -> bool:
+        """Ready once the runner answers its own readiness check within READY_PROBE_S. BentoML's own probe of a
+        runner that is still loading raises after 5 s, and BentoML then holds the /readyz request for the whole
+        request timeout (300 s) before a 500, delaying shutdown as long; this answers 503 within READY_PROBE_S, so
+        BentoML only probes a runner that is up."""
+        return await runner_ready(self.runner, READY_PROBE_S)
 
     def health(self) -> dict:
         """Status, served model, uptime and this process's memory and CPU."""

@@ -1,8 +1,9 @@
 """GET /health: served model, uptime and process resources, answered by a small ASGI middleware
-(BentoML API methods are POST-only)."""
+(BentoML API methods are POST-only); and the readiness check behind GET /readyz."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import bentoml
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 HEALTH_PATH = "/health"
+READY_PROBE_S = 2  # seconds the runner has to answer a readiness check
 
 
 def process_stats() -> dict:
@@ -22,6 +24,18 @@ def process_stats() -> dict:
         "cpu_percent": process.cpu_percent(interval=None),
         "cpu_count": os.cpu_count(),
     }
+
+
+async def runner_ready(runner: object, timeout_s: float) -> bool:
+    """Whether the runner answers its own /readyz within timeout_s (a runner in this process always does). Never
+    raises: BentoML holds a /readyz whose check raises for the whole request timeout, then answers 500."""
+    probe = getattr(runner, "is_ready", None)
+    if probe is None:
+        return True
+    try:
+        return await asyncio.wait_for(probe(timeout_s), timeout_s)
+    except Exception:  # noqa: BLE001 (a runner that is starting or gone is not ready, whatever its client raises)
+        return False
 
 
 class HealthEndpoint:

@@ -57,9 +57,9 @@ def glibc_default_env() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in ENVIRONMENT}
 
 
-def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180,
-                 target: str = "service:CutoutService") -> Server:
-    """Start `bentoml serve TARGET` (this checkout's service, or a built bento's tag) and wait until /readyz; it
+def launch_server(home: Path, log: Path, extra_env: dict[str, str] | None = None,
+                  target: str = "service:CutoutService") -> Server:
+    """Start `bentoml serve TARGET` (this checkout's service, or a built bento's tag) without waiting for it; it
     starts from glibc's allocator defaults (glibc_default_env)."""
     port = free_port()
     env = {**glibc_default_env(), "BENTOML_HOME": str(home), "CUTOUT_ORT_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true",
@@ -70,10 +70,16 @@ def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None,
         [str(BIN / "bentoml"), "serve", target, "--port", str(port), "--host", "127.0.0.1"],
         cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    server = Server(f"http://127.0.0.1:{port}", env, log, process)
+    return Server(f"http://127.0.0.1:{port}", env, log, process)
+
+
+def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180,
+                 target: str = "service:CutoutService") -> Server:
+    """launch_server, then wait until /readyz answers 200."""
+    server = launch_server(home, log, extra_env, target)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:

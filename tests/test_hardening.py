@@ -3,9 +3,12 @@ body limit, request ids and JSON access logs."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +20,8 @@ import pytest
 from PIL import Image
 
 from tests.hostile import corpus
-from tests.server import Server, cutout_cli, start_server
+from api.health import READY_PROBE_S, runner_ready
+from tests.server import Server, cutout_cli, launch_server, start_server
 from tests.tiny_model import build_tiny_birefnet
 
 KEY = "ck_test_key_for_hardening"
@@ -124,3 +128,47 @@ def test_more_concurrent_requests_than_allowed_get_429(server: Server) -> None:
     statuses = sorted(response.status_code for response in responses)
     assert 200 in statuses and 429 in statuses, statuses
     assert all(response.json()["error"] for response in responses if response.status_code == 429)
+
+
+def test_readyz_answers_at_once_while_the_runner_loads(tmp_path: Path) -> None:
+    """While the runner still loads (here: a warm-up of several seconds), /readyz is a prompt 503, then 200. BentoML's
+    own runner probe gave up after 5 s by raising, and BentoML then held the request for the whole request timeout
+    (300 s) before answering 500."""
+    home = tmp_path / "bentoml"
+    slow = build_tiny_birefnet(tmp_path / "slow.onnx", size=2048, busy_layers=40)
+    cutout_cli("models", "import", str(slow), env={**os.environ, "BENTOML_HOME": str(home)})
+    server = launch_server(home, tmp_path / "server.log")
+    statuses = []
+    try:
+        while 200 not in statuses and server.process.poll() is None:
+            try:
+                statuses.append(httpx.get(f"{server.url}/readyz", timeout=READY_PROBE_S + 3).status_code)
+            except httpx.ConnectError:
+                time.sleep(0.2)
+    finally:
+        server.stop()
+    assert statuses[-1] == 200, server.log.read_text()[-3000:]
+    assert 503 in statuses and set(statuses) == {503, 200}, statuses
+
+
+def test_runner_readiness_check_never_raises(tmp_path: Path) -> None:
+    """BentoML's real client to a runner socket that accepts no connection yet, or to no socket at all: not ready,
+    within the time asked, and no exception (an exception would hold the /readyz request)."""
+    from _bentoml_impl.client import RemoteProxy
+
+    waiting = socket.socket(socket.AF_UNIX)
+    waiting.bind(str(tmp_path / "loading.sock"))
+    waiting.listen(8)
+
+    async def ready(path: Path) -> bool:
+        runner = RemoteProxy(f"file://{path}")
+        try:
+            return await runner_ready(runner, 1.0)
+        finally:
+            await runner.close()
+
+    for path in (tmp_path / "loading.sock", tmp_path / "absent.sock"):
+        started = time.monotonic()
+        assert asyncio.run(ready(path)) is False
+        assert time.monotonic() - started < 3
+    waiting.close()
