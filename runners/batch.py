@@ -91,7 +91,7 @@ class Manifest:
 
 
 def local_processor(preset: str, model_tag: str | None) -> Process:
-    """Process with ONNX Runtime in this process (the promoted model, or MODEL_TAG)."""
+    """Process in this process (the promoted model, or MODEL_TAG), on the backend the runner would choose."""
     tag = store.serving_tag(model_tag)
     segmenter = OnnxSegmenter(store.file_of(tag), store.metadata_of(tag))
     info = {"tag": tag, "metadata": segmenter.metadata.model_dump()}

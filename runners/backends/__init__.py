@@ -113,7 +113,7 @@ class LoadedBackend:
 def load_backend(onnx_path: Path, metadata: ModelMetadata, threads: int, backend: str | None = None,
                  precision: str | None = None, max_batch: int = 1) -> LoadedBackend:
     """Choose and load (`max_batch`: the largest batch it will be given). A guarded reduced precision is compared
-    with ONNX Runtime fp32 on two studio photos; if it disagrees, fp32 serves instead: that ONNX Runtime session
+    with ONNX Runtime fp32 on two studio photos (fp32_reference); if it disagrees, fp32 serves instead: ONNX Runtime
     when the backend was chosen automatically, else the requested backend in fp32 (logged either way)."""
     name = choose_backend(backend, precision)
     chosen, guarded = choose_precision(name, precision)
