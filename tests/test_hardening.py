@@ -139,8 +139,9 @@ def test_readyz_answers_at_once_while_the_runner_loads(tmp_path: Path) -> None:
     cutout_cli("models", "import", str(slow), env={**os.environ, "BENTOML_HOME": str(home)})
     server = launch_server(home, tmp_path / "server.log")
     statuses = []
+    deadline = time.monotonic() + 180
     try:
-        while 200 not in statuses and server.process.poll() is None:
+        while 200 not in statuses and server.process.poll() is None and time.monotonic() < deadline:
             try:
                 statuses.append(httpx.get(f"{server.url}/readyz", timeout=READY_PROBE_S + 3).status_code)
             except httpx.ConnectError:
