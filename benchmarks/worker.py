@@ -1,4 +1,4 @@
-"""One measurement in a fresh process (`python -m benchmarks.worker KIND SPEC_JSON`): model, load, pipeline, rembg..."""
+"""One measurement in a fresh process (`python -m benchmarks.worker KIND SPEC_JSON`): one of KINDS."""
 
 from __future__ import annotations
 
@@ -126,7 +126,8 @@ def peak(spec: dict) -> dict:
     return {"gflops_per_s": rates, "model_gflop": counter.get_total_flops() / 1e9}
 
 
-KINDS = {"model": model_only, "load": load, "pipeline": pipeline, "quantize": quantize, "rembg": rembg_remove, "peak": peak}
+KINDS = {"model": model_only, "load": load, "pipeline": pipeline, "quantize": quantize, "rembg": rembg_remove,
+         "peak": peak}
 
 if __name__ == "__main__":
     emit(KINDS[sys.argv[1]](json.loads(sys.argv[2])))
