@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.hostile import corpus
 from api.health import READY_PROBE_S, runner_ready
+from tests.hostile import corpus
 from tests.server import Server, cutout_cli, launch_server, start_server
 from tests.tiny_model import build_tiny_birefnet
 
