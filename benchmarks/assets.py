@@ -21,8 +21,8 @@ CACHE_ENV = "CUTOUT_BENCH_CACHE"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "runners" / "default_model" / "model.onnx"
 PHOTO_SEED = 7
 STUDIO = "studio.onnx"  # in the served export form (export_onnx's default)
-EXPORT_REVISION = 3  # part of the cache folder's name: raise it when the export changes (2: deform convs in bands,
-# 3: final 1x1 conv before the upsampling)
+EXPORT_REVISION = 4  # part of the cache folder's name: raise it when the export changes (2: deform convs in bands,
+# 3: final 1x1 conv before the upsampling, 4: deform convs as row gathers)
 
 
 def cache_dir() -> Path:
@@ -82,10 +82,10 @@ def _random_lite(size: int, jpeg: Path, seed: int):  # noqa: ANN202 (torch is im
 
 
 def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
-    """Build (once; cached) the random lite model and its exports: GridSample deform convs (served), fused DeformConv,
+    """Build (once; cached) the random lite model and its exports: deform convs as row gathers (served), fused DeformConv,
     and the served export behind a studio prior (benchmarks/studio_prior.py) for the end-to-end stages."""
     folder = cache_dir() / f"lite-random-{size}-s{seed}-r{EXPORT_REVISION}"
-    files = {name: folder / name for name in ("grid.onnx", "fused.onnx", STUDIO, WEIGHTS_FILE)}
+    files = {name: folder / name for name in ("gather.onnx", "fused.onnx", STUDIO, WEIGHTS_FILE)}
     missing = [name for name, path in files.items() if not path.exists()]
     if missing:
         from safetensors.torch import save_file
@@ -96,7 +96,7 @@ def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
         model = _random_lite(size, jpeg, seed)
         folder.mkdir(parents=True, exist_ok=True)
         writers = {
-            "grid.onnx": lambda path: export_onnx(model, path, size),
+            "gather.onnx": lambda path: export_onnx(model, path, size),
             "fused.onnx": lambda path: export_onnx(model, path, size, deform="fused"),
             STUDIO: lambda path: export_onnx(StudioPrior(model), path, size),
             WEIGHTS_FILE: lambda path: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path)),
@@ -105,7 +105,7 @@ def random_lite_model(size: int, jpeg: Path, seed: int = 0) -> BenchModel:
             writers[name](folder / f"tmp-{name}")
             (folder / f"tmp-{name}").rename(files[name])
     metadata = ModelMetadata(variant="lite", input_size=size, dynamic_batch=True, source=str(folder))
-    return BenchModel(files["grid.onnx"], metadata,
+    return BenchModel(files["gather.onnx"], metadata,
                       f"BiRefNet lite (Swin-T) at {size}, random weights (seed {seed}, calibrated)",
                       files["fused.onnx"], files[STUDIO], random_weights=True)
 

@@ -103,8 +103,8 @@ def int8_file(onnx: Path, metadata: ModelMetadata) -> Path | str:
 
 
 def exports(model: BenchModel) -> dict[str, Path]:
-    """The model files to compare: the GridSample export (served) and the fused-DeformConv one when both exist."""
-    return {"grid": model.onnx, "fused": model.fused} if model.fused else {"given": model.onnx}
+    """The model files to compare: the row-gather export (served) and the fused-DeformConv one when both exist."""
+    return {"gather": model.onnx, "fused": model.fused} if model.fused else {"given": model.onnx}
 
 
 def model_table(model: BenchModel, args: argparse.Namespace, folder: Path, inputs: list[str]) -> tuple[str, list]:

@@ -16,8 +16,8 @@ from tests.tiny_model import build_tiny_birefnet
 
 def test_the_note_counts_the_reference_rows_logits_near_the_threshold() -> None:
     logits = [np.array([[-3.0, -0.2, 0.1, 5.0]], np.float32), np.array([[0.3, -0.25, 2.0, -4.0]], np.float32)]
-    results = [{"name": "onnxruntime-fp32-grid", "near_threshold_share": near_threshold_share(logits)},
-               {"name": "openvino-bf16-grid"}]
+    results = [{"name": "onnxruntime-fp32-gather", "near_threshold_share": near_threshold_share(logits)},
+               {"name": "openvino-bf16-gather"}]
     assert near_threshold_note(results) == "\n\n25.00% of the fp32 logits lie within 0.25 of the threshold."
 
 

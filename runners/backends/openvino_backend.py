@@ -1,8 +1,8 @@
 """OpenVINO on the CPU: bf16 where the CPU has native bf16 (AVX512-BF16/AMX), else fp32.
 
 ONNX `DeformConv` nodes (our fused deformable-conv export) are mapped onto OpenVINO's DeformableConvolution with
-torchvision's border handling; GridSample-based graphs are read as they are. Under bf16 a few precision-sensitive
-convolutions stay in fp32 (FP32_CONVOLUTIONS).
+torchvision's border handling; other graphs (the row-gather export) are read as they are. Under bf16 a few
+precision-sensitive convolutions stay in fp32 (FP32_CONVOLUTIONS).
 """
 
 from __future__ import annotations

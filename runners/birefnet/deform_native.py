@@ -1,12 +1,10 @@
-"""Deformable convs as one ONNX `DeformConv` node (opset 19) instead of the GridSample-based subgraph.
+"""Deformable convs as one ONNX `DeformConv` node (opset 19) instead of deform_conv.py's row-gather subgraph.
 
 ONNX Runtime runs `DeformConv` itself (CPU and CUDA kernels since 2026), and `runners/backends/openvino_backend.py`
-maps it onto OpenVINO's DeformableConvolution, both in fp32 only. Against the GridSample form sampled in one piece (a
-7x7 branch at stride 4 of a 1024 input samples 64 x 49 x 256 x 256 values, 0.8 GB, before its 1x1 conv) this form
-was faster and lighter (`make bench` on a 2-core AMD EPYC: ONNX Runtime fp32 4.79 vs 5.35 s, peak memory 2.8 vs 5.2
-GB; OpenVINO bf16 2.38 vs 3.24 s). Sampled in bands of rows (deform_conv.py) the GridSample form wins instead (2-core
-Intel Xeon with AMX, lite at 1024: OpenVINO bf16 1.16 vs 1.73 s, ONNX Runtime fp32 4.12 vs 4.24 s, peak 2.5 vs 2.9
-GB), so export_onnx writes that by default; this form stays for comparison and for models exported with it.
+maps it onto OpenVINO's DeformableConvolution, both in fp32 only. It beat the first, unbanded GridSample export
+(OpenVINO bf16 2.38 vs 3.24 s on a 2-core AMD EPYC) but not the banded one that followed (2-core Intel Xeon with AMX,
+lite at 1024: OpenVINO bf16 1.73 vs 1.16 s), and the row gathers are faster again, so export_onnx writes those by
+default; this form stays for comparison (`make bench` times both) and for models exported with it.
 """
 
 from __future__ import annotations

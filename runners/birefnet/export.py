@@ -18,9 +18,9 @@ from .deform_native import NATIVE_OPSET, with_native_deform
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-_MIN_OPSET = 16  # GridSample
+_MIN_OPSET = 13  # Unflatten
 _DEFAULT_OPSET = 17
-Deform = Literal["fused", "grid"]
+Deform = Literal["fused", "gather"]
 
 
 class _HalfPrecision(nn.Module):
@@ -36,18 +36,18 @@ class _HalfPrecision(nn.Module):
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], size: int, fp16: bool = False,
-                deform: Deform = "grid", opset: int | None = None) -> Path:
+                deform: Deform = "gather", opset: int | None = None) -> Path:
     """Export model (in eval mode) to ONNX: 'input' float32 [N,3,size,size] -> 'logits' float32 [N,1,size,size].
 
-    deform="grid" writes each deformable conv as GridSample and a 1x1 conv over bands of output rows (opset 16+; the
-    faster and lighter form, see deform_native.py); "fused" writes one DeformConv node each (opset 19). With
+    deform="gather" writes each deformable conv as row gathers and a matrix product over bands of output rows (opset
+    13+; the faster and lighter form, see deform_conv.py); "fused" writes one DeformConv node each (opset 19). With
     fp16=True the weights and compute are float16 while the graph still takes and returns float32; the caller's
     model is not modified.
     """
     least = NATIVE_OPSET if deform == "fused" else _MIN_OPSET
     opset = opset or max(least, _DEFAULT_OPSET)
     if opset < least:
-        raise ValueError(f"opset {opset} lacks {'DeformConv' if deform == 'fused' else 'GridSample'}; "
+        raise ValueError(f"opset {opset} lacks {'DeformConv' if deform == 'fused' else 'Unflatten'}; "
                          f"use opset >= {least}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

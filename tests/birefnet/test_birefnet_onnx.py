@@ -53,26 +53,27 @@ def test_fp16_export_keeps_float32_io(tmp_path: Path) -> None:
 
 
 def test_rejects_opsets_without_the_deform_ops(tmp_path: Path, tiny_config: BiRefNetConfig) -> None:
-    with pytest.raises(ValueError, match="GridSample"):
-        export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, deform="grid", opset=15)
+    with pytest.raises(ValueError, match="Unflatten"):
+        export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, deform="gather", opset=12)
     with pytest.raises(ValueError, match="DeformConv"):
         export_onnx(BiRefNet(tiny_config), tmp_path / "m.onnx", tiny_config.size, deform="fused", opset=17)
 
 
-@pytest.mark.parametrize("deform", ["fused", "grid", "grid-in-1-row-bands"])
-def test_deformable_convs_export_as_one_node_or_as_grid_sampling(tmp_path: Path, deform: str,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("deform", ["fused", "gather", "gather-in-1-row-bands"])
+def test_deformable_convs_export_as_one_node_or_as_row_gathers(tmp_path: Path, deform: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     model = randomize(BiRefNet(TINY["swin"])).eval()
-    if deform == "grid-in-1-row-bands":
+    if deform == "gather-in-1-row-bands":
         monkeypatch.setattr(deform_conv, "BAND_BYTES", 1)
     path = export_onnx(model, tmp_path / "model.onnx", model.config.size, deform=deform.split("-")[0])
     ops = [node.op_type for node in onnx.load(str(path)).graph.node]
     layers = sum(isinstance(module, DeformableConv2d) for module in model.modules())
     assert ("DeformConv" in ops) == (deform == "fused")
+    # Each band splits its (dy, dx) offsets into whole pixels with one Floor each.
     if deform == "fused":
-        assert "GridSample" not in ops
-    elif deform == "grid":
-        assert ops.count("GridSample") == layers, "a tiny model's layers each fit in one band"
+        assert "Floor" not in ops
+    elif deform == "gather":
+        assert ops.count("Floor") == 2 * layers, "a tiny model's layers each fit in one band"
     else:
-        assert ops.count("GridSample") > 4 * layers, "every output row of every layer is sampled on its own"
+        assert ops.count("Floor") > 8 * layers, "every output row of every layer is sampled on its own"
     assert check_onnx_parity(model, path, model.config.size) < 1e-3
