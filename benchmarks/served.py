@@ -70,8 +70,8 @@ def sequential(server: Server, payload: bytes, preset: str, runs: int) -> dict:
         for _ in range(runs):
             start = time.perf_counter()
             response = post(client, server, payload, preset)
-            samples.append({"client_total": time.perf_counter() - start,
-                            **server_timing(response.headers["server-timing"])})
+            total, timing = time.perf_counter() - start, server_timing(response.headers["server-timing"])
+            samples.append({"client_total": total, **timing, "non_model": total - timing["model"]})
     return {"stages": {key: median([sample[key] for sample in samples]) for key in samples[0]},
             "bytes": len(response.content)}
 

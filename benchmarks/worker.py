@@ -55,7 +55,8 @@ def pipeline(spec: dict) -> dict:
             split.clear()
             start = time.perf_counter()
             rendered = processor.render(data, recipe, "bench")
-            runs.append({"total": time.perf_counter() - start, **rendered.timings, **split})
+            total = time.perf_counter() - start
+            runs.append({"total": total, **rendered.timings, **split, "non_model": total - split["inference"]})
         results[preset] = {"stages": {key: median([run[key] for run in runs]) for key in runs[0]},
                            "bytes": len(rendered.body)}
     return {"inference": segmenter.describe(), "presets": results}

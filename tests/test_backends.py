@@ -50,12 +50,11 @@ def cpu(monkeypatch: pytest.MonkeyPatch) -> callable:
     return pretend
 
 
-def test_auto_picks_openvino_only_where_bf16_is_native(cpu: callable) -> None:
+def test_auto_picks_openvino_on_the_cpu_in_bf16_where_the_cpu_has_it(cpu: callable) -> None:
     cpu(bf16=True)
-    assert choose_backend() == "openvino"
-    assert choose_backend(precision="fp32") == "onnxruntime", "OpenVINO's fp32 is slower than ONNX Runtime's"
+    assert (choose_backend(), choose_precision("openvino")) == ("openvino", ("bf16", True))
     cpu(bf16=False)
-    assert choose_backend() == "onnxruntime"
+    assert (choose_backend(), choose_precision("openvino")) == ("openvino", ("fp32", False))
     cpu(bf16=True, installed=("onnxruntime",))
     assert choose_backend() == "onnxruntime"
 
@@ -205,10 +204,8 @@ def test_guard_keeps_agreeing_precision_and_replaces_the_rest(tmp_path: Path, cp
     assert loaded.agreement is not None and loaded.agreement.ok == (factor == 1.0)
     if factor == 1.0:
         assert loaded.backend.precision == "bf16"
-    elif requested is None:
-        assert built[-1] == ("onnxruntime", "fp32"), "automatic choice falls back to the reference session"
     else:
-        assert built[-1] == ("openvino", "fp32"), "an explicitly requested backend falls back to its own fp32"
+        assert built[-1] == ("openvino", "fp32"), "the backend falls back to its own fp32"
     assert loaded.describe()["accuracy_guard"]["ok"] == (factor == 1.0)
 
 
@@ -232,7 +229,7 @@ def test_guard_reference_is_computed_once_per_model_file(tmp_path: Path, cpu: ca
     np.save(cached, -np.load(cached))
     built.clear()
     tampered = load_backend(path, metadata, threads=1)
-    assert not tampered.agreement.ok and built == [("openvino", "bf16"), ("onnxruntime", "fp32")]
+    assert not tampered.agreement.ok and built == [("openvino", "bf16"), ("openvino", "fp32")]
     assert not tampered.warm, "the fallback session was built after the guard and has not run yet"
     built.clear()
     load_backend(build_tiny_birefnet(tmp_path / "other.onnx", size=SIZE, threshold=3.0), metadata, threads=1)
@@ -473,10 +470,11 @@ def test_served_backend_and_guard_verdict_are_reported(tmp_path: Path) -> None:
     finally:
         server.stop()
     guard = inference["accuracy_guard"]
-    if choose_backend(precision="auto") == "onnxruntime":
-        assert (inference["backend"], inference["precision"], guard) == ("onnxruntime", "fp32", None)
+    backend = choose_backend()
+    if choose_precision(backend)[0] == "fp32":
+        assert (inference["backend"], inference["precision"], guard) == (backend, "fp32", None)
     elif guard["ok"]:
-        assert (inference["backend"], inference["precision"]) == ("openvino", "bf16")
+        assert (inference["backend"], inference["precision"]) == (backend, "bf16")
     else:  # bf16 rounding flips pixels near the threshold of this linear test model: fp32 serves instead
-        assert (inference["backend"], inference["precision"]) == ("onnxruntime", "fp32")
+        assert (inference["backend"], inference["precision"]) == (backend, "fp32")
         assert guard["iou"] < accuracy.MIN_IOU or guard["mean_abs_diff"] > accuracy.MAX_MEAN_ABS_DIFF

@@ -39,17 +39,17 @@ def _wanted(value: str | None, env: str) -> str:
     return (value or os.environ.get(env) or "auto").strip().lower()
 
 
-def choose_backend(requested: str | None = None, precision: str | None = None) -> BackendName:
-    """The requested backend (argument, else CUTOUT_BACKEND), or for 'auto': OpenVINO when bf16 may be used (CPU
-    with native bf16, no GPU, precision not fixed to fp32), else ONNX Runtime (its fp32 is faster than OpenVINO's).
-    PyTorch is never picked automatically (slower, and it needs the weights)."""
+def choose_backend(requested: str | None = None) -> BackendName:
+    """The requested backend (argument, else CUTOUT_BACKEND), or for 'auto': OpenVINO on the CPU when it is installed
+    (in bf16 where the CPU has it, else in fp32, which beat ONNX Runtime's fp32 on every CPU measured: README,
+    Benchmarks), else ONNX Runtime (and always on a GPU). PyTorch is never picked automatically (slower, and it needs
+    the weights)."""
     from runners.backends.onnxruntime_backend import gpu_provider
 
     wanted = _wanted(requested, BACKEND_ENV)
     installed = available()
     if wanted == "auto":
-        bf16 = _wanted(precision, PRECISION_ENV) in ("auto", "bf16") and has_native_bf16()
-        return "openvino" if "openvino" in installed and bf16 and gpu_provider() is None else "onnxruntime"
+        return "openvino" if "openvino" in installed and gpu_provider() is None else "onnxruntime"
     if wanted not in BACKEND_NAMES:
         raise BackendError(f"unknown backend {wanted!r}; choose one of auto, {', '.join(BACKEND_NAMES)}")
     if wanted not in installed:
@@ -113,9 +113,9 @@ class LoadedBackend:
 def load_backend(onnx_path: Path, metadata: ModelMetadata, threads: int, backend: str | None = None,
                  precision: str | None = None, max_batch: int = 1) -> LoadedBackend:
     """Choose and load (`max_batch`: the largest batch it will be given). A guarded reduced precision is compared
-    with ONNX Runtime fp32 on two studio photos (fp32_reference); if it disagrees, fp32 serves instead: ONNX Runtime
-    when the backend was chosen automatically, else the requested backend in fp32 (logged either way)."""
-    name = choose_backend(backend, precision)
+    with ONNX Runtime fp32 on two studio photos (fp32_reference); if it disagrees, the same backend serves in fp32
+    instead (logged)."""
+    name = choose_backend(backend)
     chosen, guarded = choose_precision(name, precision)
     loaded = construct(name, onnx_path, metadata, threads, chosen, max_batch)
     if not guarded:
@@ -125,10 +125,8 @@ def load_backend(onnx_path: Path, metadata: ModelMetadata, threads: int, backend
     verdict = worst_agreement(reference_logits, loaded.run(batch))
     if verdict.ok:
         return LoadedBackend(loaded, verdict, warm=True)
-    if _wanted(backend, BACKEND_ENV) != "auto":
-        fallback = construct(name, onnx_path, metadata, threads, "fp32", max_batch)
-    else:
-        fallback = reference or construct("onnxruntime", onnx_path, metadata, threads, "fp32", max_batch)
+    fallback = reference if reference is not None and reference.name == name else construct(
+        name, onnx_path, metadata, threads, "fp32", max_batch)
     logger.warning("%s %s disagrees with fp32 (IoU %.4f, mean |diff| %.4f): serving %s fp32", name, chosen,
                    verdict.iou, verdict.mean_abs_diff, fallback.name)
     return LoadedBackend(fallback, verdict, warm=fallback is reference)
