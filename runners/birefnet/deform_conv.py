@@ -5,8 +5,9 @@ border (a row holds all channels, so a read is one contiguous copy), weighted an
 then meet the weights in one matrix product. On the CPU this runs in bands of output rows, so that each band's
 samples (rows x width x taps x channels) stay within BAND_BYTES: the whole tensor of a 7x7 layer at stride 4 of a
 1024 input is 820 MB. Against the former grid_sample form, whose channel-major samples had to be reordered for the
-1x1 conv that followed, the exported lite model at 1024 runs 2.19 instead of 2.46 s in OpenVINO bf16 and 5.64
-instead of 5.23 s in ONNX Runtime fp32 (2-core AMD EPYC, one-off measurement).
+1x1 conv that followed, the exported lite model at 1024 runs 2.23 instead of 2.48 s in OpenVINO bf16 and 5.57
+instead of 5.23 s in ONNX Runtime fp32, and OpenVINO takes 3.0 instead of 1.4 s to load its compiled model from the
+cache (2-core AMD EPYC Zen 4, one-off measurements alternating the two exports).
 
 Positions never exist as floats: whole-pixel offsets join the integer tap positions as integers and only the small
 fractions stay float. A backend that lowers the graph to bf16 (OpenVINO's bf16 hint lowers every float op) keeps
@@ -36,36 +37,44 @@ def band_rows(channels: int, taps: int, out_h: int, out_w: int, device: torch.de
     return max(1, min(out_h, BAND_BYTES // (channels * taps * out_w * 4)))
 
 
-def _tap_origins(kernel: tuple[int, int], out_hw: tuple[int, int], stride: tuple[int, int],
-                 padding: tuple[int, int], dilation: tuple[int, int], device: torch.device) -> tuple[Tensor, Tensor]:
-    """The input row [Ho, 1, K] and column [1, Wo, K] (int64) each kernel tap of each output pixel reads before its
-    offset."""
-    (kh, kw), (out_h, out_w) = kernel, out_hw
-    tap_y, tap_x = torch.meshgrid(torch.arange(kh, device=device) * dilation[0],
-                                  torch.arange(kw, device=device) * dilation[1], indexing="ij")
-    rows = torch.arange(out_h, device=device) * stride[0] - padding[0]
-    cols = torch.arange(out_w, device=device) * stride[1] - padding[1]
-    return rows.reshape(-1, 1, 1) + tap_y.reshape(1, 1, -1), cols.reshape(1, -1, 1) + tap_x.reshape(1, 1, -1)
+class _SampleCells:
+    """Where in the bordered, flattened input table ([B * (H+2) * (W+2), C]) bilinear samples read.
 
+    Offsets are split into whole pixels, added to the taps' integer positions as integers, and a fraction: no float
+    ever holds an absolute position, so the math stays exact when a backend runs it in bf16. Positions are kept as
+    table cells (rows pre-multiplied by the table's row length), so that clamping them onto the zero border and
+    combining rows with columns are single integer ops.
+    """
 
-def _corner_reads(dy: Tensor, dx: Tensor, origin_y: Tensor, origin_x: Tensor,
-                  in_hw: tuple[int, int]) -> list[tuple[Tensor, Tensor]]:
-    """Bilinear sampling at origin + offset as four (cell of the bordered input, weight) pairs; corners outside the
-    input land on the zero border. Offsets are split into whole pixels, added to the origins as integers, and a
-    fraction: no float ever holds an absolute position, so the math stays exact when a backend runs it in bf16."""
-    in_h, in_w = in_hw
-    whole_y, whole_x = torch.floor(dy), torch.floor(dx)
-    top = origin_y + whole_y.to(torch.int64)
-    left = origin_x + whole_x.to(torch.int64)
-    fy, fx = dy - whole_y, dx - whole_x
+    def __init__(self, kernel: tuple[int, int], in_hw: tuple[int, int], out_hw: tuple[int, int],
+                 stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int], batch: Tensor,
+                 device: torch.device) -> None:
+        (kh, kw), (in_h, in_w), (out_h, out_w) = kernel, in_hw, out_hw
+        tap_y, tap_x = torch.meshgrid(torch.arange(kh, device=device) * dilation[0],
+                                      torch.arange(kw, device=device) * dilation[1], indexing="ij")
+        rows = torch.arange(out_h, device=device) * stride[0] - padding[0] + 1  # +1: the border
+        cols = torch.arange(out_w, device=device) * stride[1] - padding[1] + 1
+        self.row_length = in_w + 2
+        self.last_row = (in_h + 1) * self.row_length
+        self.last_col = in_w + 1
+        self.top = (rows.reshape(-1, 1, 1) + tap_y.reshape(1, 1, -1)) * self.row_length  # [Ho, 1, K]
+        self.left = cols.reshape(1, -1, 1) + tap_x.reshape(1, 1, -1)  # [1, Wo, K]
+        self.first = (batch * ((in_h + 2) * self.row_length)).reshape(-1, 1, 1, 1)  # each image's first cell
 
-    def cell(position: Tensor, size: int) -> Tensor:
-        return position.clamp(-1, size) + 1
-
-    rows = (cell(top, in_h) * (in_w + 2), cell(top + 1, in_h) * (in_w + 2))
-    cols = (cell(left, in_w), cell(left + 1, in_w))
-    row_weights, col_weights = (1 - fy, fy), (1 - fx, fx)
-    return [(rows[i] + cols[j], row_weights[i] * col_weights[j]) for i in (0, 1) for j in (0, 1)]
+    def corners(self, dy_dx: Tensor, rows: slice, scale: Tensor | None) -> list[tuple[Tensor, Tensor]]:
+        """The four (cell [B, rows, Wo, K], weight) pairs of output rows `rows` from their offsets [B, 2, rows, Wo, K]
+        (dy, dx); `scale` (the modulation, same shape as a cell) multiplies every weight."""
+        whole = torch.floor(dy_dx)
+        fraction = dy_dx - whole
+        steps = whole.to(torch.int64)
+        top = self.top[rows] + steps[:, 0] * self.row_length
+        left = self.left + steps[:, 1]
+        row_cells = [(top + shift).clamp(0, self.last_row) + self.first for shift in (0, self.row_length)]
+        col_cells = [(left + shift).clamp(0, self.last_col) for shift in (0, 1)]
+        fy, fx = fraction[:, 0], fraction[:, 1]
+        row_weights = [1 - fy, fy] if scale is None else [(1 - fy) * scale, fy * scale]
+        col_weights = [1 - fx, fx]
+        return [(row_cells[i] + col_cells[j], row_weights[i] * col_weights[j]) for i in (0, 1) for j in (0, 1)]
 
 
 def deform_conv2d(
@@ -101,25 +110,25 @@ def deform_conv2d(
         raise ValueError(f"offset is {tuple(offset.shape[-2:])} spatially, the output is {out_hw}")
     work = torch.promote_types(input.dtype, torch.float32)
     taps = kh * kw
-    cells = (in_hw[0] + 2) * (in_hw[1] + 2)
     table = F.pad(input.to(work), (1, 1, 1, 1)).permute(0, 2, 3, 1).reshape(-1, in_ch)  # [B * cells, C]
-    first_cell = (torch.arange(input.shape[0], device=input.device) * cells).reshape(-1, 1, 1, 1)
-    origin_y, origin_x = _tap_origins((kh, kw), out_hw, stride, padding, dilation, input.device)
+    batch = torch.arange(input.shape[0], device=input.device)
+    cells = _SampleCells((kh, kw), in_hw, out_hw, stride, padding, dilation, batch, input.device)
     matrix = weight.permute(0, 2, 3, 1).reshape(out_ch, taps * in_ch).t()  # rows in (tap, channel) order
     rows = band_rows(in_ch, taps, *out_hw, input.device)
     bands = []
+    out_w = out_hw[1]
     for top in range(0, out_hw[0], rows):
         band = slice(top, min(top + rows, out_hw[0]))
-        dy_dx = offset[:, :, band].to(work).unflatten(1, (taps, 2)).permute(0, 2, 3, 4, 1)  # [B, 2, rows, Wo, K]
-        scale = None if mask is None else mask[:, :, band].to(work).permute(0, 2, 3, 1)  # [B, rows, Wo, K]
+        # Shapes from Python ints (batch -1), so that an exported graph needs no shape arithmetic per band.
+        shape = (band.stop - band.start, out_w, taps)
+        dy_dx = offset[:, :, band].to(work).reshape(-1, taps, 2, *shape[:2]).permute(0, 2, 3, 4, 1)  # [B, 2, *shape]
+        scale = None if mask is None else mask[:, :, band].to(work).permute(0, 2, 3, 1)  # [B, *shape]
         sampled = None
-        for cell, corner_weight in _corner_reads(dy_dx[:, 0], dy_dx[:, 1], origin_y[band], origin_x, in_hw):
-            if scale is not None:
-                corner_weight = corner_weight * scale
-            corner = table[(cell + first_cell).flatten()].reshape(-1, *cell.shape[1:], in_ch)  # [B, rows, Wo, K, C]
+        for cell, corner_weight in cells.corners(dy_dx, band, scale):
+            corner = table.index_select(0, cell.reshape(-1)).reshape(-1, *shape, in_ch)
             read = corner * corner_weight.unsqueeze(-1)
             sampled = read if sampled is None else sampled + read
-        out = sampled.flatten(3).to(weight.dtype) @ matrix
+        out = sampled.reshape(-1, *shape[:2], taps * in_ch).to(weight.dtype) @ matrix
         bands.append(out if bias is None else out + bias)
     return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=1)).permute(0, 3, 1, 2)
 

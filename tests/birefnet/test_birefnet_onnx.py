@@ -69,11 +69,11 @@ def test_deformable_convs_export_as_one_node_or_as_row_gathers(tmp_path: Path, d
     ops = [node.op_type for node in onnx.load(str(path)).graph.node]
     layers = sum(isinstance(module, DeformableConv2d) for module in model.modules())
     assert ("DeformConv" in ops) == (deform == "fused")
-    # Each band splits its (dy, dx) offsets into whole pixels with one Floor each.
+    # Each band splits its offsets into whole pixels with one Floor.
     if deform == "fused":
         assert "Floor" not in ops
     elif deform == "gather":
-        assert ops.count("Floor") == 2 * layers, "a tiny model's layers each fit in one band"
+        assert ops.count("Floor") == layers, "a tiny model's layers each fit in one band"
     else:
-        assert ops.count("Floor") > 8 * layers, "every output row of every layer is sampled on its own"
+        assert ops.count("Floor") > 4 * layers, "every output row of every layer is sampled on its own"
     assert check_onnx_parity(model, path, model.config.size) < 1e-3
