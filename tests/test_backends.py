@@ -314,6 +314,20 @@ def test_openvino_runs_an_ir_made_from_the_onnx(tmp_path: Path) -> None:
     assert from_ir[0].std() > 0.1, "a product photo gives a real mask, not a constant"
 
 
+def random_deform_layer(x: torch.Tensor, out_channels: int, offset_weight_std: float = 0.0,
+                        offset_bias_std: float = 0.0, modulator_std: float = 0.0,
+                        bias: bool = False) -> tuple[DeformableConv2d, np.ndarray]:
+    """A 3x3 DeformableConv2d for x's channels whose offset and modulator convs are random (seeded), and its
+    PyTorch output on x."""
+    torch.manual_seed(0)
+    layer = DeformableConv2d(x.shape[1], out_channels, kernel_size=3, padding=1, bias=bias).eval()
+    with torch.no_grad():
+        layer.offset_conv.weight.normal_(0, offset_weight_std)
+        layer.offset_conv.bias.normal_(0, offset_bias_std)
+        layer.modulator_conv.weight.normal_(0, modulator_std)
+        return layer, layer(x).numpy()
+
+
 @needs_openvino
 @pytest.mark.skipif(not has_native_bf16(), reason="bf16 inference needs AVX512-BF16 or AMX")
 def test_openvino_bf16_samples_deformable_convs_at_exact_positions(tmp_path: Path) -> None:
@@ -323,14 +337,8 @@ def test_openvino_bf16_samples_deformable_convs_at_exact_positions(tmp_path: Pat
     (0.015)."""
     import openvino as ov
 
-    torch.manual_seed(0)
-    layer = DeformableConv2d(4, 16, kernel_size=3, padding=1).eval()
-    with torch.no_grad():
-        layer.offset_conv.weight.normal_(0, 0.3)
-        layer.offset_conv.bias.normal_(0, 1.0)
-    noise = torch.randn(1, 4, 128, 128)
-    with torch.no_grad():
-        expected = layer(noise).numpy()
+    noise = torch.randn(1, 4, 128, 128, generator=torch.Generator().manual_seed(0))
+    layer, expected = random_deform_layer(noise, 16, offset_weight_std=0.3, offset_bias_std=1.0)
     path = tmp_path / "layer.onnx"
     torch.onnx.export(layer, (noise,), str(path), opset_version=17, dynamo=False)
     compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
@@ -423,14 +431,8 @@ def test_deform_conv_exports_as_one_node_matching_pytorch_at_the_borders(tmp_pat
     import onnx
     import onnxruntime as ort
 
-    torch.manual_seed(0)
-    layer = DeformableConv2d(8, 4, 3, padding=1, bias=True).eval()
-    with torch.no_grad():
-        layer.offset_conv.bias.normal_(0, 3.0)
-        layer.modulator_conv.weight.normal_(0, 0.5)
-    x = torch.rand(1, 8, 12, 10)
-    with torch.no_grad():
-        expected = layer(x).numpy()
+    x = torch.rand(1, 8, 12, 10, generator=torch.Generator().manual_seed(0))
+    layer, expected = random_deform_layer(x, 4, offset_bias_std=3.0, modulator_std=0.5, bias=True)
     path = tmp_path / "layer.onnx"
     torch.onnx.export(with_native_deform(torch.nn.Sequential(layer)), (x,), str(path), input_names=["input"],
                       opset_version=19, dynamo=False)

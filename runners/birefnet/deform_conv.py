@@ -5,9 +5,10 @@ border (a row holds all channels, so a read is one contiguous copy), weighted an
 then meet the weights in one matrix product. On the CPU this runs in bands of output rows, so that each band's
 samples (rows x width x taps x channels) stay within BAND_BYTES: the whole tensor of a 7x7 layer at stride 4 of a
 1024 input is 820 MB. Against the former grid_sample form, whose channel-major samples had to be reordered for the
-1x1 conv that followed, the exported lite model at 1024 runs 2.23 instead of 2.48 s in OpenVINO bf16 and 5.57
-instead of 5.23 s in ONNX Runtime fp32, and OpenVINO takes 3.0 instead of 1.4 s to load its compiled model from the
-cache (2-core AMD EPYC Zen 4, one-off measurements alternating the two exports).
+1x1 conv that followed, the exported lite model at 1024 runs 2.22 instead of 2.48 s in OpenVINO bf16 (5.57 instead
+of 5.23 s in ONNX Runtime fp32) at a peak of 1.58 instead of 1.49 GB (2-core AMD EPYC Zen 4, one-off measurements
+alternating the two exports). Bands of 16 MB ran as fast but took 270 MB more: OpenVINO's memory grows with the
+number of bands.
 
 Positions never exist as floats: whole-pixel offsets join the integer tap positions as integers and only the small
 fractions stay float. A backend that lowers the graph to bf16 (OpenVINO's bf16 hint lowers every float op) keeps
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-BAND_BYTES = 16 * 2**20
+BAND_BYTES = 64 * 2**20
 
 
 def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
