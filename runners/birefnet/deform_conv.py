@@ -127,8 +127,10 @@ def deform_conv2d(
         sampled = None
         for cell, corner_weight in cells.corners(dy_dx, band, scale):
             corner = table.index_select(0, cell.reshape(-1)).reshape(-1, *shape, in_ch)
-            read = corner * corner_weight.unsqueeze(-1)
-            sampled = read if sampled is None else sampled + read
+            if sampled is None:
+                sampled = corner * corner_weight.unsqueeze(-1)
+            else:  # in place: one band-sized buffer fewer (a GPU runs whole layers as one band)
+                sampled.addcmul_(corner, corner_weight.unsqueeze(-1))
         out = sampled.reshape(-1, *shape[:2], taps * in_ch).to(weight.dtype) @ matrix
         bands.append(out if bias is None else out + bias)
     return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=1)).permute(0, 3, 1, 2)
