@@ -48,7 +48,7 @@ class _SampleCells:
     """
 
     def __init__(self, kernel: tuple[int, int], in_hw: tuple[int, int], out_hw: tuple[int, int],
-                 stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int], batch: Tensor,
+                 stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int], image: Tensor,
                  device: torch.device) -> None:
         (kh, kw), (in_h, in_w), (out_h, out_w) = kernel, in_hw, out_hw
         tap_y, tap_x = torch.meshgrid(torch.arange(kh, device=device) * dilation[0],
@@ -60,7 +60,7 @@ class _SampleCells:
         self.last_col = in_w + 1
         self.top = (rows.reshape(-1, 1, 1) + tap_y.reshape(1, 1, -1)) * self.row_length  # [Ho, 1, K]
         self.left = cols.reshape(1, -1, 1) + tap_x.reshape(1, 1, -1)  # [1, Wo, K]
-        self.first = (batch * ((in_h + 2) * self.row_length)).reshape(-1, 1, 1, 1)  # each image's first cell
+        self.first = (image * ((in_h + 2) * self.row_length)).reshape(-1, 1, 1, 1)  # each image's first cell
 
     def corners(self, dy_dx: Tensor, rows: slice, scale: Tensor | None) -> list[tuple[Tensor, Tensor]]:
         """The four (cell [B, rows, Wo, K], weight) pairs of output rows `rows` from their offsets [B, 2, rows, Wo, K]
@@ -112,8 +112,12 @@ def deform_conv2d(
     work = torch.promote_types(input.dtype, torch.float32)
     taps = kh * kw
     table = F.pad(input.to(work), (1, 1, 1, 1)).permute(0, 2, 3, 1).reshape(-1, in_ch)  # [B * cells, C]
-    batch = torch.arange(input.shape[0], device=input.device)
-    cells = _SampleCells((kh, kw), in_hw, out_hw, stride, padding, dilation, batch, input.device)
+    # Each image's index in the batch, computed from the data: inside BiRefNet the exporter infers a fixed batch of 1,
+    # so torch.arange(input.shape[0]) or ones_like would become constants and an exported graph would read the first
+    # image's table for every image of a batch. (v == v) | (v != v) is true for every value, NaN included.
+    corner_value = input[:, 0, 0, 0]
+    image = ((corner_value == corner_value) | (corner_value != corner_value)).to(torch.int64).cumsum(0) - 1
+    cells = _SampleCells((kh, kw), in_hw, out_hw, stride, padding, dilation, image, input.device)
     matrix = weight.permute(0, 2, 3, 1).reshape(out_ch, taps * in_ch).t()  # rows in (tap, channel) order
     rows = band_rows(in_ch, taps, *out_hw, input.device)
     bands = []
