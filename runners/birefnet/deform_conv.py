@@ -10,9 +10,8 @@ of 5.23 s in ONNX Runtime fp32) at a peak of 1.58 instead of 1.49 GB (2-core AMD
 alternating the two exports). Bands of 16 MB ran as fast but took 270 MB more: OpenVINO's memory grows with the
 number of bands.
 
-Positions never exist as floats: whole-pixel offsets join the integer tap positions as integers and only the small
-fractions stay float. A backend that lowers the graph to bf16 (OpenVINO's bf16 hint lowers every float op) keeps
-them exact; a bf16 absolute position on a 256-px map would be off by up to half a pixel.
+Sample positions are integers plus small fractions (_SampleCells), so OpenVINO's bf16 hint, which lowers every float
+op, cannot move them; a bf16 absolute position on a 256-px map would be off by up to half a pixel.
 """
 
 from __future__ import annotations
