@@ -76,6 +76,11 @@ def _project(diff: np.ndarray, contrast: np.ndarray, noise: float) -> tuple[np.n
     return np.clip(alpha, 0.0, 1.0), np.clip(strength / (MIN_SNR * noise) - 1.0, 0.0, 1.0)
 
 
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """N x 3 vectors scaled to unit length."""
+    return vectors / np.maximum(channel_norm(vectors), 1e-6)[:, None]
+
+
 def _chroma(vectors: np.ndarray, unit: np.ndarray) -> np.ndarray:
     """Components of N x 3 vectors orthogonal to the backdrop colour's unit vectors: blind to shadows, which only
     darken it."""
@@ -114,12 +119,12 @@ def corrected_mask(
     band = uncertainty_band(low, radius)
     samples, pixels = _samples(sure_bg), np.flatnonzero(band > 0)
     flat_diff, flat_backdrop = diff.reshape(-1, 3), backdrop.reshape(-1, 3)
-    unit = flat_backdrop / np.maximum(channel_norm(flat_backdrop), 1e-6)[:, None]
-    contrast = (_local_mean(small, sure_fg, PRODUCT_SIGMA * radius).reshape(-1, 3) - flat_backdrop)[pixels]
-    band_diff = flat_diff[pixels]
-    alpha, trust = _project(band_diff, contrast, _noise(flat_diff[samples]))
-    chroma_alpha, chroma_trust = _project(_chroma(band_diff, unit[pixels]), _chroma(contrast, unit[pixels]),
-                                          _noise(_chroma(flat_diff[samples], unit[samples])))
+    band_backdrop, band_diff, sample_diff = flat_backdrop[pixels], flat_diff[pixels], flat_diff[samples]
+    band_unit, sample_unit = _unit(band_backdrop), _unit(flat_backdrop[samples])
+    contrast = _local_mean(small, sure_fg, PRODUCT_SIGMA * radius).reshape(-1, 3)[pixels] - band_backdrop
+    alpha, trust = _project(band_diff, contrast, _noise(sample_diff))
+    chroma_alpha, chroma_trust = _project(_chroma(band_diff, band_unit), _chroma(contrast, band_unit),
+                                          _noise(_chroma(sample_diff, sample_unit)))
     alpha = alpha + chroma_trust * (np.minimum(alpha, chroma_alpha) - alpha)
     near = np.clip(2.0 - 2.0 * channel_norm(contrast) / NEAR_WHITE, 0.0, 1.0)
     close_to_product = np.clip(cv2.GaussianBlur(sure_fg, (0, 0), 3.0 * radius).ravel()[pixels] * 8.0, 0.0, 1.0)
@@ -163,7 +168,6 @@ def refine_white_on_white(
             out[rows, cols] += tile_weight * (np.clip(snapped, 0.0, 1.0) - out[rows, cols])
     backdrop_core = cv2.erode(backdrop_region, disk(1))
     keep = 1.0 - backdrop_core
-    haze = (backdrop_core > 0) & (resize(out, w, h) > 0)
-    for rows, cols in active_tiles(haze, width, height):
+    for rows, cols in active_tiles(backdrop_core > 0, width, height):
         out[rows, cols] *= sample_tile(keep, rows, cols, width, height)
     return out

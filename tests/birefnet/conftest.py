@@ -31,6 +31,29 @@ def randomize(model: BiRefNet, seed: int = 0) -> BiRefNet:
     return model
 
 
+def calibrate_norms(model: BiRefNet, seed: int = 0, batches: int = 4) -> BiRefNet:
+    """Set every BatchNorm's running statistics from a few random batches (the model's mode is kept).
+
+    randomize's statistics drown the input: deep features then hardly differ between images, and a graph that mixed
+    up the images of a batch would still match PyTorch. Calibrated, each image's features are its own.
+    """
+    norms = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    was_training = model.training
+    gen = torch.Generator().manual_seed(seed)
+    size = model.config.size
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(2, 3, size, size, generator=gen))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    return model.train(was_training)
+
+
 @pytest.fixture(params=sorted(TINY), ids=sorted(TINY))
 def tiny_config(request: pytest.FixtureRequest) -> BiRefNetConfig:
     """A reduced config for each backbone family."""
