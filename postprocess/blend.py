@@ -20,16 +20,12 @@ def alpha_plane(image: np.ndarray) -> np.ndarray:
     return cv2.extractChannel(image, 3)
 
 
-def _spread(alpha: np.ndarray) -> np.ndarray:
-    """An alpha plane as a 4-channel multiplier (a, a, a, 255): scales colour, keeps alpha."""
-    return cv2.merge([alpha, alpha, alpha, np.full_like(alpha, 255)])
-
-
 def to_layer(image: np.ndarray) -> np.ndarray:
-    """Turn straight RGB or RGBA uint8 into a premultiplied layer."""
+    """Turn straight RGB or RGBA uint8 into a premultiplied layer. OpenCV's premultiplying conversion rounds
+    c * a / 255 exactly as a multiply by a merged alpha would, in a tenth of the time."""
     if image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
-    return cv2.multiply(image, _spread(alpha_plane(image)), scale=INV_255)
+    return cv2.cvtColor(image, cv2.COLOR_RGBA2mRGBA)
 
 
 def solid(height: int, width: int, rgba: tuple[int, int, int, int]) -> np.ndarray:
@@ -66,6 +62,4 @@ def from_layer(layer: np.ndarray, keep_alpha: bool) -> np.ndarray:
     """Straight RGBA uint8 from a premultiplied layer, or its RGB (the layer over black) if not keep_alpha."""
     if not keep_alpha:
         return cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB)
-    alpha = alpha_plane(layer)
-    rgb = cv2.divide(cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB), cv2.merge([alpha] * 3), scale=255)
-    return cv2.merge([*cv2.split(rgb), alpha])
+    return cv2.cvtColor(layer, cv2.COLOR_mRGBA2RGBA)  # c * 255 / a, halves rounded up; 0 where a is 0

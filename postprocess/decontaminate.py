@@ -192,20 +192,23 @@ def decontaminate(
 ) -> np.ndarray:
     """RGB uint8 whose edge-band colours are the estimated foreground; other pixels untouched.
 
+    `alpha` is float in [0, 1], or uint8 (the cut-out's own alpha channel): then only the band's bounding box is
+    converted to float, and the band is found with one OpenCV pass (levels 1-254 are exactly edge_band of alpha/255).
     With `out` (a copy of image, or a view such as an RGBA buffer's RGB channels) only the edge band's pixels are
     written, in place, and out is returned: no full-size copy.
     """
     if out is None:
         out = image.copy()
-    in_band = edge_band(alpha)
+    levels = alpha.dtype == np.uint8
+    in_band = cv2.inRange(alpha, 1, 254).astype(bool) if levels else edge_band(alpha)
     found = bounds(in_band)
     if found is None:
         return out
     x0, y0 = max(0, found[0] - margin), max(0, found[1] - margin)
     x1, y1 = min(alpha.shape[1], found[2] + margin), min(alpha.shape[0], found[3] + margin)
     crop = (slice(y0, y1), slice(x0, x1))
-    idx, fg = foreground_in_band(image[crop], np.ascontiguousarray(alpha[crop]), iterations,
-                                 np.ascontiguousarray(in_band[crop]))
+    crop_alpha = alpha[crop] / np.float32(255.0) if levels else np.ascontiguousarray(alpha[crop])
+    idx, fg = foreground_in_band(image[crop], crop_alpha, iterations, np.ascontiguousarray(in_band[crop]))
     ys, xs = np.divmod(idx, x1 - x0)
     out[y0 + ys, x0 + xs] = np.clip(fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out

@@ -85,7 +85,7 @@ def cutout(image: np.ndarray, mask: np.ndarray, params: MaskParams, small: np.nd
     rgba = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)  # one SIMD pass; a strided numpy fill is 4x slower
     rgba[..., 3] = alpha8
     if params.decontaminate:
-        decontaminate(image, alpha8 / np.float32(255.0), params.foreground_iterations, out=rgba[..., :3])
+        decontaminate(image, alpha8, params.foreground_iterations, out=rgba[..., :3])
     return rgba
 
 

@@ -30,9 +30,22 @@ class Shade:
     y: int
 
 
-def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur; no-op below a tenth of a pixel."""
-    return cv2.GaussianBlur(plane, (0, 0), sigma) if sigma >= 0.1 else plane
+def blur(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur (no-op below a tenth of a pixel), run only on the box that the non-zero pixels reach: a shadow
+    covers a small part of the canvas. The whole plane's blur to float rounding: OpenCV's float kernel reaches 4
+    sigma, and the box's margin beyond that is zero, so its border reflection reads zeros as the whole plane would."""
+    if sigma < 0.1:
+        return plane
+    found = bounds(plane != 0)
+    if found is None:
+        return plane
+    reach = math.ceil(4 * sigma) + 1
+    height, width = plane.shape
+    x0, y0 = max(0, found[0] - reach), max(0, found[1] - reach)
+    x1, y1 = min(width, found[2] + reach), min(height, found[3] + reach)
+    out = np.zeros_like(plane)
+    out[y0:y1, x0:x1] = cv2.GaussianBlur(plane[y0:y1, x0:x1], (0, 0), sigma)
+    return out
 
 
 def _floor_projection(alpha: np.ndarray, rect: tuple[int, int, int, int], squash: float) -> np.ndarray:
@@ -71,11 +84,11 @@ def drop_shadow(alpha: np.ndarray, placement: Placement, params: ShadowParams) -
     small = np.zeros((sh, sw), np.float32)
     small[top : top + th, left : left + tw] = resize(alpha, tw, th) * np.float32(1.0 / 255.0)
     rect = (left, top, tw, th)
-    contact = _blur(_floor_projection(small, rect, CONTACT_SQUASH), params.contact_blur * th)
+    contact = blur(_floor_projection(small, rect, CONTACT_SQUASH), params.contact_blur * th)
     contact = np.clip(contact * 1.5, 0.0, 1.0) * params.contact_opacity
     angle = math.radians(params.direction)
     dx, dy = params.offset * th * math.cos(angle), params.offset * th * math.sin(angle)
-    cast = _blur(_shift(_floor_projection(small, rect, params.squash), dx, dy), params.blur * th)
+    cast = blur(_shift(_floor_projection(small, rect, params.squash), dx, dy), params.blur * th)
     shade = 1.0 - (1.0 - contact) * (1.0 - cast * params.opacity)
     return visible_part(shade, width, height)
 
@@ -118,7 +131,7 @@ def photo_shadow(rgba: np.ndarray, strength: float) -> tuple[np.ndarray, float]:
     floor = 3.0 * backdrop.noise / max(float(np.median(ref)), 0.05)
     ramp = np.clip((darkening - floor) / floor, 0.0, 1.0)
     shade = np.clip(darkening, 0.0, 1.0) * ramp * _below_object(a)
-    spread = _blur(shade * free, 2.0) / np.maximum(_blur(free, 2.0), 1e-3)
+    spread = blur(shade * free, 2.0) / np.maximum(blur(free, 2.0), 1e-3)
     shade = np.where(free > 0, shade, spread)
     return np.clip(shade * strength, 0.0, 1.0).astype(np.float32), scale
 
@@ -132,7 +145,7 @@ def _below_object(alpha: np.ndarray) -> np.ndarray:
     left, top, right, bottom = found[0], found[1], found[2] - 1, found[3] - 1
     half_w, h = (right - left) // 2, bottom - top
     region[top + h // 2 : bottom + h // 2 + 1, max(0, left - half_w) : right + half_w + 1] = 1.0
-    return _blur(region, max(1.0, 0.05 * h))
+    return blur(region, max(1.0, 0.05 * h))
 
 
 def shadow_map(

@@ -41,3 +41,17 @@ def test_solid_and_tinted_layers_are_premultiplied() -> None:
     layer = tinted(np.array([[0.0, 0.5, 1.0]], np.float32), (255, 0, 0, 128))
     assert layer[0, :, 3].tolist() == [0, 64, 128] and layer[0, :, 0].tolist() == [0, 64, 128]
     assert from_layer(layer, keep_alpha=True)[0, 2].tolist() == [255, 0, 0, 128]
+
+
+def test_layers_round_trip_every_colour_and_alpha_within_rounding() -> None:
+    """Premultiplying and back, over every (colour, alpha) pair: exact where alpha is opaque, zero where it is
+    clear, and within the 8-bit premultiplied step (255 / a / 2 levels, rounded) in between."""
+    colour, alpha = np.meshgrid(np.arange(256), np.arange(256))
+    image = np.stack([colour, 255 - colour, colour // 2, alpha], axis=-1).astype(np.uint8)
+    layer = to_layer(image)
+    assert np.array_equal(layer[..., :3], np.floor(image[..., :3] * alpha[..., None] / 255 + 0.5).astype(np.uint8))
+    back = from_layer(layer, keep_alpha=True).astype(int)
+    assert np.array_equal(back[..., 3], alpha)
+    assert np.array_equal(back[alpha == 255], image[alpha == 255]) and not back[alpha == 0].any()
+    error = np.abs(back[..., :3] - image[..., :3]).max(axis=-1)
+    assert (error[alpha > 0] <= np.ceil(255 / alpha[alpha > 0] / 2)).all()

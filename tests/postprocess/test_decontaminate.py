@@ -52,3 +52,12 @@ def test_thin_bands_solved_sparsely_match_the_dense_solve(monkeypatch: pytest.Mo
     dense = decontaminate(image, alpha, iterations=2)
     assert np.abs(sparse.astype(int) - dense.astype(int)).max() <= 2
     assert _edge_error(sparse, alpha, fg) < 3
+
+
+def test_alpha_levels_give_what_their_float_values_give() -> None:
+    """The cut-out passes its uint8 alpha channel: the band and the solve must be those of alpha / 255."""
+    image, alpha, _ = disc_scene(soft=4.0)
+    levels = np.round(alpha * 255).astype(np.uint8)
+    assert 0 < np.count_nonzero(levels == 1) and 0 < np.count_nonzero(levels == 254), "the band's ends are present"
+    np.testing.assert_array_equal(decontaminate(image, levels, iterations=2),
+                                  decontaminate(image, levels / np.float32(255.0), iterations=2))

@@ -8,7 +8,7 @@ import pytest
 
 from postprocess.params import LayoutParams, MaskParams, ShadowParams
 from postprocess.pipeline import compose, cutout
-from postprocess.shadow import VISIBLE, visible_part
+from postprocess.shadow import VISIBLE, blur, visible_part
 from tests.postprocess.helpers import rgba_rect
 from training.synthetic import degrade_mask, make_scene
 
@@ -93,3 +93,13 @@ def test_visible_part_is_the_upsampled_map_where_it_can_show(size: tuple[int, in
     outside[part.y : part.y + h, part.x : part.x + w] = 0.0
     assert outside.max() < VISIBLE, "every pixel that can show is in the part"
     assert visible_part(np.full((4, 4), VISIBLE / 2, np.float32), width, height) is None
+
+
+@pytest.mark.parametrize("sigma", [0.5, 3.0, 15.0])
+@pytest.mark.parametrize("where", ["interior", "corner", "everywhere"])
+def test_blurring_around_the_shadow_gives_the_whole_canvas_blur(sigma: float, where: str) -> None:
+    plane = np.zeros((240, 320), np.float32)
+    rng = np.random.default_rng(0)
+    region = {"interior": np.s_[150:170, 90:250], "corner": np.s_[225:, 300:], "everywhere": np.s_[:, :]}[where]
+    plane[region] = rng.random(plane[region].shape, dtype=np.float32)
+    np.testing.assert_allclose(blur(plane, sigma), cv2.GaussianBlur(plane, (0, 0), sigma), rtol=0, atol=1e-6)
