@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .deform_conv import DeformableConv2d
@@ -34,6 +34,7 @@ class ASPPDeformable(nn.Module):
     ) -> None:
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
+        self.branch_channels = branch_channels
         self.aspp1 = ASPPBranch(in_channels, branch_channels, 1)
         self.aspp_deforms = nn.ModuleList(ASPPBranch(in_channels, branch_channels, k) for k in kernel_sizes)
         self.global_avg_pool = nn.Sequential(
@@ -48,11 +49,14 @@ class ASPPDeformable(nn.Module):
         self.dropout = nn.Dropout(0.5)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Fuse all branches and the broadcast global context."""
-        first = self.aspp1(x)
-        branches = [branch(x) for branch in self.aspp_deforms]
-        context = self.global_avg_pool(x).expand_as(first)
-        fused = self.conv1(torch.cat((first, *branches, context), dim=1))
+        """Fuse all branches and the global context: conv1 over their concatenation, computed as the sum of its
+        per-branch parts, so that no map of all branches' channels is ever built (at 1024 px the first decoder block's
+        would be 1280 x 256 x 256), and the context's part at 1x1 before it is broadcast."""
+        parts = self.conv1.weight.split(self.branch_channels, dim=1)
+        branches = [self.aspp1(x), *(branch(x) for branch in self.aspp_deforms), self.global_avg_pool(x)]
+        fused = F.conv2d(branches[0], parts[0])
+        for branch, part in zip(branches[1:], parts[1:], strict=True):
+            fused = fused + F.conv2d(branch, part)
         return self.dropout(self.relu(self.bn1(fused)))
 
 
