@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .deform_conv import DeformableConv2d
 
 
+def channels_last_norm(norm: nn.BatchNorm1d, x: Tensor) -> Tensor:
+    """A BatchNorm2d's work on a channels-last [B, H, W, C] map: BatchNorm1d over its pixels as rows (the same
+    statistics over batch and space, the same parameter names and shapes)."""
+    return norm(x.flatten(0, 2)).view_as(x)
+
+
 class ASPPBranch(nn.Module):
-    """One ASPP branch: deformable conv, batch norm, ReLU."""
+    """One ASPP branch: deformable conv, batch norm, ReLU, channels-last ([B, H, W, C] out)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
         super().__init__()
         self.atrous_conv = DeformableConv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-        self.bn = nn.BatchNorm2d(out_channels)
+        self.bn = nn.BatchNorm1d(out_channels)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Apply the branch."""
-        return self.relu(self.bn(self.atrous_conv(x)))
+        """Apply the branch to an NCHW map."""
+        return self.relu(channels_last_norm(self.bn, self.atrous_conv(x, channels_last=True)))
 
 
 class ASPPDeformable(nn.Module):
@@ -44,20 +49,21 @@ class ASPPDeformable(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.conv1 = nn.Conv2d(branch_channels * (2 + len(kernel_sizes)), out_channels, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.bn1 = nn.BatchNorm1d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(0.5)
 
     def forward(self, x: Tensor) -> Tensor:
         """Fuse all branches and the global context: conv1 over their concatenation, computed as the sum of its
-        per-branch parts, so that no map of all branches' channels is ever built (at 1024 px the first decoder block's
-        would be 1280 x 256 x 256), and the context's part at 1x1 before it is broadcast."""
-        parts = self.conv1.weight.split(self.branch_channels, dim=1)
-        branches = [self.aspp1(x), *(branch(x) for branch in self.aspp_deforms), self.global_avg_pool(x)]
-        fused = F.conv2d(branches[0], parts[0])
-        for branch, part in zip(branches[1:], parts[1:], strict=True):
-            fused = fused + F.conv2d(branch, part)
-        return self.dropout(self.relu(self.bn1(fused)))
+        per-branch parts on the branches' channels-last maps (matrix products, the layout the deformable convs make),
+        so that no map of all branches' channels is ever built (at 1024 px the first decoder block's would be
+        1280 x 256 x 256) and only the fused map is turned to NCHW; the context's part is taken at 1x1 and broadcast."""
+        parts = self.conv1.weight.flatten(1).split(self.branch_channels, dim=1)  # [out, branch] each
+        context = self.global_avg_pool(x).flatten(1) @ parts[-1].t()  # [B, out]
+        fused = context[:, None, None, :]
+        for branch, part in zip((self.aspp1, *self.aspp_deforms), parts[:-1], strict=True):
+            fused = fused + branch(x) @ part.t()
+        return self.dropout(self.relu(channels_last_norm(self.bn1, fused)).permute(0, 3, 1, 2))
 
 
 class BasicDecBlk(nn.Module):

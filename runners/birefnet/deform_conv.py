@@ -86,12 +86,14 @@ def deform_conv2d(
     padding: int | tuple[int, int] = 0,
     dilation: int | tuple[int, int] = 1,
     mask: Tensor | None = None,
+    channels_last: bool = False,
 ) -> Tensor:
     """Deformable conv with torchvision.ops.deform_conv2d semantics (one offset group, no weight groups).
 
     offset is [B, 2*kh*kw, Ho, Wo] holding (dy, dx) per kernel position (row-major), mask is
     [B, kh*kw, Ho, Wo]; samples outside the input read zero. Sampling runs in at least float32 so that
-    half-precision models keep sub-pixel accuracy.
+    half-precision models keep sub-pixel accuracy. With channels_last the result is [B, Ho, Wo, C_out], the layout
+    the matrix product makes, instead of NCHW.
     """
     out_ch, in_ch, kh, kw = weight.shape
     if input.shape[1] != in_ch:
@@ -136,7 +138,8 @@ def deform_conv2d(
                 sampled.addcmul_(corner, corner_weight.unsqueeze(-1))
         out = sampled.reshape(-1, *shape[:2], taps * in_ch).to(weight.dtype) @ matrix
         bands.append(out if bias is None else out + bias)
-    return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=1)).permute(0, 3, 1, 2)
+    out = bands[0] if len(bands) == 1 else torch.cat(bands, dim=1)
+    return out if channels_last else out.permute(0, 3, 1, 2)
 
 
 class DeformableConv2d(nn.Module):
@@ -162,8 +165,8 @@ class DeformableConv2d(nn.Module):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Predict offsets and modulation from x, then sample and convolve."""
+    def forward(self, x: Tensor, channels_last: bool = False) -> Tensor:
+        """Predict offsets and modulation from x, then sample and convolve (channels_last: as in deform_conv2d)."""
         offset = self.offset_conv(x)
         modulator = 2.0 * torch.sigmoid(self.modulator_conv(x))
         return deform_conv2d(
@@ -174,4 +177,5 @@ class DeformableConv2d(nn.Module):
             stride=self.stride,
             padding=self.padding,
             mask=modulator,
+            channels_last=channels_last,
         )

@@ -51,8 +51,8 @@ class NativeDeformableConv2d(nn.Module):
         super().__init__()
         self.layer = layer
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Offsets and modulation from x, then the fused deformable conv."""
+    def forward(self, x: Tensor, channels_last: bool = False) -> Tensor:
+        """Offsets and modulation from x, then the fused deformable conv (channels_last: [B, H, W, C] out)."""
         layer = self.layer
         weight = layer.regular_conv.weight
         bias = layer.regular_conv.bias
@@ -60,7 +60,8 @@ class NativeDeformableConv2d(nn.Module):
             bias = torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
         offset = layer.offset_conv(x)
         modulator = 2.0 * torch.sigmoid(layer.modulator_conv(x))
-        return _deform_conv_op(x, offset, weight, bias, modulator, layer.stride, layer.padding)
+        out = _deform_conv_op(x, offset, weight, bias, modulator, layer.stride, layer.padding)
+        return out.permute(0, 2, 3, 1) if channels_last else out
 
 
 def with_native_deform(model: nn.Module) -> nn.Module:

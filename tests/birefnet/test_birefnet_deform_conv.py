@@ -106,6 +106,17 @@ def test_zero_offsets_and_unit_mask_equal_plain_conv() -> None:
     torch.testing.assert_close(deform_conv2d(x, offset, weight, padding=1, mask=mask), F.conv2d(x, weight, padding=1))
 
 
+def test_channels_last_result_is_the_nchw_result_transposed() -> None:
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 5, 9, 8, generator=gen)
+    weight, bias = torch.randn(6, 5, 3, 3, generator=gen), torch.randn(6, generator=gen)
+    offset, mask = torch.randn(2, 18, 9, 8, generator=gen), torch.rand(2, 9, 9, 8, generator=gen)
+    nchw = deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
+    last = deform_conv2d(x, offset, weight, bias, padding=1, mask=mask, channels_last=True)
+    assert last.shape == (2, 9, 8, 6)
+    torch.testing.assert_close(last, nchw.permute(0, 2, 3, 1))
+
+
 def test_module_starts_as_regular_conv() -> None:
     layer = DeformableConv2d(4, 6, kernel_size=3, padding=1)
     x = torch.randn(1, 4, 10, 10)

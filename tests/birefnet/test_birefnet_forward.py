@@ -16,8 +16,8 @@ from .conftest import TINY, randomize
 
 @pytest.mark.parametrize("training", [False, True])
 def test_aspp_is_its_conv_over_the_concatenated_branches_and_broadcast_context(training: bool) -> None:
-    """The ASPP sums conv1's per-branch parts instead of concatenating: it must be BiRefNet's conv over the concatenation
-    (in training mode too, where batch statistics are used and the gradients flow)."""
+    """The ASPP sums conv1's per-branch parts on channels-last maps instead of concatenating: it must be BiRefNet's conv
+    and BatchNorm2d over the concatenation (in training mode too, where batch statistics are used)."""
     torch.manual_seed(0)
     aspp = ASPPDeformable(8, branch_channels=6).train(training)
     aspp.dropout.p = 0.0
@@ -25,9 +25,11 @@ def test_aspp_is_its_conv_over_the_concatenated_branches_and_broadcast_context(t
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.normal_(module.weight, std=0.3)
     x = torch.randn(2, 8, 12, 12)
-    branches = [aspp.aspp1(x), *(branch(x) for branch in aspp.aspp_deforms)]
+    branches = [branch(x).permute(0, 3, 1, 2) for branch in (aspp.aspp1, *aspp.aspp_deforms)]
     context = aspp.global_avg_pool(x).expand_as(branches[0])
-    expected = aspp.relu(aspp.bn1(aspp.conv1(torch.cat((*branches, context), dim=1))))
+    official_norm = torch.nn.BatchNorm2d(aspp.bn1.num_features).train(training)
+    official_norm.load_state_dict(aspp.bn1.state_dict())
+    expected = aspp.relu(official_norm(aspp.conv1(torch.cat((*branches, context), dim=1))))
     torch.testing.assert_close(aspp(x), expected, rtol=1e-5, atol=1e-5)
 
 
