@@ -39,7 +39,6 @@ class ASPPDeformable(nn.Module):
     ) -> None:
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
-        self.branch_channels = branch_channels
         self.aspp1 = ASPPBranch(in_channels, branch_channels, 1)
         self.aspp_deforms = nn.ModuleList(ASPPBranch(in_channels, branch_channels, k) for k in kernel_sizes)
         self.global_avg_pool = nn.Sequential(
@@ -58,7 +57,7 @@ class ASPPDeformable(nn.Module):
         per-branch parts on the branches' channels-last maps (matrix products, the layout the deformable convs make),
         so that no map of all branches' channels is ever built (at 1024 px the first decoder block's would be
         1280 x 256 x 256) and only the fused map is turned to NCHW; the context's part is taken at 1x1 and broadcast."""
-        parts = self.conv1.weight.flatten(1).split(self.branch_channels, dim=1)  # [out, branch] each
+        parts = self.conv1.weight.flatten(1).split(self.aspp1.bn.num_features, dim=1)  # [out, branch] each
         context = self.global_avg_pool(x).flatten(1) @ parts[-1].t()  # [B, out]
         fused = context[:, None, None, :]
         for branch, part in zip((self.aspp1, *self.aspp_deforms), parts[:-1], strict=True):
