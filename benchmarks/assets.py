@@ -21,8 +21,9 @@ CACHE_ENV = "CUTOUT_BENCH_CACHE"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "runners" / "default_model" / "model.onnx"
 PHOTO_SEED = 7
 STUDIO = "studio.onnx"  # in the served export form (export_onnx's default)
-EXPORT_REVISION = 5  # part of the cache folder's name: raise it when the export changes (2: deform convs in bands,
-# 3: final 1x1 conv before the upsampling, 4: deform convs as row gathers, 5: ASPP without the branch concatenation)
+EXPORT_REVISION = 6  # part of the cache folder's name: raise it when the export changes (2: deform convs in bands,
+# 3: final 1x1 conv before the upsampling, 4: deform convs as row gathers, 5: ASPP without the branch concatenation,
+# 6: the whole-image prompt's convs and projection as one conv)
 
 
 def cache_dir() -> Path:

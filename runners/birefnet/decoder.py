@@ -76,31 +76,32 @@ class Decoder(nn.Module):
         p = self.decoder_block1(self._prompt(image, p, 2))
         return BiRefNetOutput(self._logits(image, p), *aux)
 
-    def _encoded_patches(self, image: Tensor, like: Tensor, level: int) -> Tensor:
-        """ipt_blk{level}'s encoding of the image patches aligned to like's grid."""
+    def _patches(self, image: Tensor, like: Tensor) -> Tensor:
+        """The image patches aligned to like's grid, the image prompts' input."""
         patches = image_to_patches(image, like) if self.split else image
         if patches.shape[-2:] != like.shape[-2:]:
             patches = resize(patches, like.shape[-2:])
-        return getattr(self, f"ipt_blk{level}")(patches)
+        return patches
 
     def _prompt(self, image: Tensor, p: Tensor, level: int) -> Tensor:
         """Concatenate encoded image patches (aligned to p's grid) onto p, if decoder image prompts are on."""
         if not self.dec_ipt:
             return p
-        return torch.cat((p, self._encoded_patches(image, p, level)), dim=1)
+        return torch.cat((p, getattr(self, f"ipt_blk{level}")(self._patches(image, p))), dim=1)
 
     def _logits(self, image: Tensor, p: Tensor) -> Tensor:
         """conv_out1 over [resize(p) to the image, ipt_blk1's encoding], computed as resize(conv(p)) + conv(encoding).
 
         A 1x1 conv and a bilinear resize commute (both linear, the resize's weights sum to one), so p is projected to
         one channel before it is upsampled: the same logits without p's channels (and their concat) at full size.
+        The image prompt is never encoded at full size either: its projection is one conv (SimpleConvs.projected).
         """
         conv = self.conv_out1[0]
         width = p.shape[1]
         logits = resize(F.conv2d(p, conv.weight[:, :width], conv.bias), image.shape[-2:])
         if not self.dec_ipt:
             return logits
-        return logits + F.conv2d(self._encoded_patches(image, image, 1), conv.weight[:, width:])
+        return logits + self.ipt_blk1.projected(self._patches(image, image), conv.weight[:, width:])
 
     def _side_outputs(
         self,

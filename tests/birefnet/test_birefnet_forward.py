@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from runners.birefnet import VARIANTS, BiRefNet, BiRefNetConfig, BiRefNetOutput
-from runners.birefnet.blocks import ASPPDeformable
+from runners.birefnet.blocks import ASPPDeformable, SimpleConvs
 from runners.birefnet.ops import image_to_patches, laplacian_edges, resize
 
 from .conftest import TINY, randomize
@@ -31,6 +32,27 @@ def test_aspp_is_its_conv_over_the_concatenated_branches_and_broadcast_context(t
     official_norm.load_state_dict(aspp.bn1.state_dict())
     expected = aspp.relu(official_norm(aspp.conv1(torch.cat((*branches, context), dim=1))))
     torch.testing.assert_close(aspp(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 11), (1, 5, 3, 4)])
+def test_a_projected_prompt_is_the_projection_of_both_convs_on_every_pixel_and_in_every_gradient(
+    shape: tuple[int, ...],
+) -> None:
+    """SimpleConvs.projected replaces conv, conv, 1x1 by one 5x5 conv and recomputes the border ring: values and
+    gradients (inputs and weights) must be those of the three convs, the ring and the corners included."""
+    torch.manual_seed(0)
+    convs = SimpleConvs(shape[1], 6, inter_channels=8)
+    x = torch.randn(shape, requires_grad=True)
+    weight = torch.randn(2, 6, 1, 1, requires_grad=True)
+    upstream = torch.randn(shape[0], 2, *shape[2:])
+    results = []
+    for output in (F.conv2d(convs(x), weight), convs.projected(x, weight)):
+        leaves = (x, weight, *convs.parameters())
+        results.append((output, torch.autograd.grad((output * upstream).sum(), leaves)))
+    (expected, expected_grads), (got, got_grads) = results
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for got_grad, expected_grad in zip(got_grads, expected_grads):
+        torch.testing.assert_close(got_grad, expected_grad, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [64, 96])

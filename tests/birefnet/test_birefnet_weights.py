@@ -21,14 +21,15 @@ def source() -> BiRefNet:
 
 
 def assert_same_model(loaded: BiRefNet, source: BiRefNet) -> None:
-    """Identical tensors, eval mode, identical logits."""
+    """Identical tensors, eval mode, the same logits (to float rounding: loaded tensors keep the file's memory
+    alignment, and the matrix products that fold the image prompt's convs sum in an alignment-dependent order)."""
     assert not loaded.training
     expected = source.state_dict()
     for key, tensor in loaded.state_dict().items():
         torch.testing.assert_close(tensor, expected[key], rtol=0, atol=0)
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
-        torch.testing.assert_close(loaded(x), source(x), rtol=0, atol=0)
+        torch.testing.assert_close(loaded(x), source(x), rtol=1e-6, atol=1e-6)
 
 
 def test_pth_with_module_prefix_and_nesting(source: BiRefNet, tmp_path: Path) -> None:
