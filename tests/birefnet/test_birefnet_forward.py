@@ -45,9 +45,9 @@ def test_a_projected_prompt_is_the_projection_of_both_convs_on_every_pixel_and_i
     x = torch.randn(shape, requires_grad=True)
     weight = torch.randn(2, 6, 1, 1, requires_grad=True)
     upstream = torch.randn(shape[0], 2, *shape[2:])
+    leaves = (x, weight, *convs.parameters())
     results = []
     for output in (F.conv2d(convs(x), weight), convs.projected(x, weight)):
-        leaves = (x, weight, *convs.parameters())
         results.append((output, torch.autograd.grad((output * upstream).sum(), leaves)))
     (expected, expected_grads), (got, got_grads) = results
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
