@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -265,21 +266,93 @@ def test_model_cache_keeps_the_most_recently_used_models(tmp_path: Path, monkeyp
     assert cache.model_cache(models[-1]) == folders[-1], "the same content finds the same folder"
 
 
+def test_an_openvino_ir_is_cached_by_its_graph_and_its_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two IRs of one architecture have the same .xml; their weights (.bin) tell them apart."""
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    folders = []
+    for name, weights in (("a", b"weights a"), ("b", b"weights b"), ("c", b"weights a")):
+        (tmp_path / f"{name}.xml").write_text("<net/>")
+        (tmp_path / f"{name}.bin").write_bytes(weights)
+        folders.append(cache.model_cache(tmp_path / f"{name}.xml"))
+    assert folders[0] != folders[1] and folders[0] == folders[2]
+
+
 @needs_openvino
-def test_openvino_reuses_its_compiled_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first load compiles into the model's cache folder; the second imports that blob instead of compiling
-    another, and gives the same logits."""
-    from runners.backends.openvino_backend import OpenVinoBackend
+def test_openvino_reuses_its_prepared_and_compiled_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first load prepares the model into its cache folder and compiles it there; the second compiles from that
+    folder without reading the ONNX file, imports the same blob instead of compiling another, and gives the same
+    logits. Another precision is prepared apart."""
+    import runners.backends.openvino_backend as openvino_backend
 
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
     path = build_tiny_birefnet(tmp_path / "m.onnx", size=SIZE, busy_layers=2)
     metadata = ModelMetadata(input_size=SIZE, dynamic_batch=True)
     batch = accuracy.guard_batch(metadata)
-    first = OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
+    first = openvino_backend.OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
     [blob] = (tmp_path / "cache").rglob("*.blob")
-    again = OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
+    [prepared] = (tmp_path / "cache").rglob(openvino_backend.PREPARED_IR)
+    assert blob.parent == prepared.parent and prepared.parent.name.startswith(f"{SIZE}-fp32-")
+
+    def no_reading(*args: object) -> None:
+        raise AssertionError("the ONNX file was read again")
+
+    monkeypatch.setattr(openvino_backend, "read_model", no_reading)
+    again = openvino_backend.OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
     assert list((tmp_path / "cache").rglob("*.blob")) == [blob]
     np.testing.assert_array_equal(again, first)
+    monkeypatch.undo()
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    openvino_backend.OpenVinoBackend(path, metadata, 1, "bf16")
+    assert {folder.name.rsplit("-", 1)[0] for folder in prepared.parent.parent.iterdir()} == {
+        f"{SIZE}-fp32", f"{SIZE}-bf16"}
+
+
+@needs_openvino
+def test_openvino_prepares_afresh_after_a_change_or_a_broken_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A preparation by other code (another digest in the folder name) is replaced, not kept beside the new one; a
+    prepared IR whose weights are gone is logged and prepared again; both give the same logits as a fresh load."""
+    from runners.backends.openvino_backend import PREPARED_IR, OpenVinoBackend
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    path = build_tiny_birefnet(tmp_path / "m.onnx", size=SIZE, busy_layers=2)
+    metadata = ModelMetadata(input_size=SIZE, dynamic_batch=True)
+    batch = accuracy.guard_batch(metadata)
+    stale = cache.model_cache(path) / "openvino" / f"{SIZE}-fp32-0123456789abcdef"
+    stale.mkdir(parents=True)
+    (stale / "old.blob").write_bytes(b"compiled by older code")
+    expected = OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
+    [prepared] = (tmp_path / "cache").rglob(PREPARED_IR)
+    assert not stale.exists() and prepared.parent.name != stale.name
+    prepared.with_suffix(".bin").unlink()
+    for blob in prepared.parent.glob("*.blob"):
+        blob.unlink()
+    np.testing.assert_array_equal(OpenVinoBackend(path, metadata, 1, "fp32").run(batch), expected)
+    assert "does not load" in caplog.text and prepared.with_suffix(".bin").exists()
+
+
+@needs_openvino
+def test_openvino_prepared_ir_keeps_the_fp32_marks() -> None:
+    """Under bf16 the precision-sensitive convolutions of the bundled model (PVT-v2) keep their fp32 mark through
+    the prepared IR that later loads compile from."""
+    import openvino as ov
+
+    from runners.backends.openvino_backend import FP32_CONVOLUTIONS, prepared_model, save_prepared
+
+    def kept_fp32(model: ov.Model) -> set[str]:
+        """The convolutions that carry OpenVINO's keep-precision mark (DisablePrecisionConversion)."""
+        return {op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "Convolution"
+                and any("precision" in key.lower() for key in op.get_rt_info().keys())}
+
+    core = ov.Core()
+    metadata = ModelMetadata(input_size=inspect_onnx(BUNDLED_DEFAULT).input_size)
+    model = prepared_model(core, BUNDLED_DEFAULT, metadata, "bf16")
+    sensitive = {op.get_friendly_name() for op in model.get_ops()
+                 if op.get_type_name() == "Convolution" and FP32_CONVOLUTIONS.search(op.get_friendly_name())}
+    with tempfile.TemporaryDirectory() as folder:
+        saved = core.read_model(str(save_prepared(model, Path(folder) / f"{metadata.input_size}-bf16-x")))
+        assert kept_fp32(saved) == kept_fp32(model) == sensitive and len(sensitive) >= 8
+    assert not kept_fp32(prepared_model(core, BUNDLED_DEFAULT, metadata, "fp32"))
 
 
 @needs_openvino

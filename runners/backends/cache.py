@@ -59,11 +59,20 @@ def _prune(models: Path, keep: int) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def model_digest(model_path: Path) -> str:
+    """SHA-256 of a model's content: the file's, or for an OpenVINO IR (.xml) that of its graph and its weights
+    (.bin), which the graph does not name."""
+    weights = model_path.with_suffix(".bin")
+    if model_path.suffix != ".xml" or not weights.exists():
+        return file_digest(model_path)
+    return hashlib.sha256(f"{file_digest(model_path)} {file_digest(weights)}".encode()).hexdigest()
+
+
 def model_cache(model_path: Path) -> Path | None:
-    """The cache folder of this model file. The folder is created and marked as just used, and older model folders
-    are pruned. None when the cache cannot be written."""
+    """The cache folder of this model (by its content, model_digest). The folder is created and marked as just used,
+    and older model folders are pruned. None when the cache cannot be written."""
     models = cache_home() / "models"
-    folder = models / file_digest(model_path)[:32]
+    folder = models / model_digest(model_path)[:32]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         os.utime(folder)
