@@ -310,8 +310,9 @@ def test_openvino_reuses_its_prepared_and_compiled_model(tmp_path: Path, monkeyp
 @needs_openvino
 def test_openvino_prepares_afresh_after_a_change_or_a_broken_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    """A preparation by other code (another digest in the folder name) is replaced, not kept beside the new one; a
-    prepared IR whose weights are gone is logged and prepared again; both give the same logits as a fresh load."""
+    """A preparation by other code (another digest in the folder name) is replaced, not kept beside the new one, and
+    so are blobs of loads before per-preparation folders; a prepared IR whose weights are gone is logged and
+    prepared again; both give the same logits as a fresh load."""
     from runners.backends.openvino_backend import PREPARED_IR, OpenVinoBackend
 
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
@@ -321,9 +322,11 @@ def test_openvino_prepares_afresh_after_a_change_or_a_broken_cache(tmp_path: Pat
     stale = cache.model_cache(path) / "openvino" / f"{SIZE}-fp32-0123456789abcdef"
     stale.mkdir(parents=True)
     (stale / "old.blob").write_bytes(b"compiled by older code")
+    unfoldered = stale.parent / "0123.blob"
+    unfoldered.write_bytes(b"compiled before per-preparation folders")
     expected = OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
     [prepared] = (tmp_path / "cache").rglob(PREPARED_IR)
-    assert not stale.exists() and prepared.parent.name != stale.name
+    assert not stale.exists() and not unfoldered.exists() and prepared.parent.name != stale.name
     prepared.with_suffix(".bin").unlink()
     for blob in prepared.parent.glob("*.blob"):
         blob.unlink()

@@ -123,11 +123,14 @@ def preparation_folder(cache: Path, metadata: ModelMetadata, precision: Precisio
 
 def save_prepared(model: ov.Model, folder: Path) -> Path:
     """Save the prepared model as IR in `folder` (the .bin first, the .xml last, each renamed into place: an .xml
-    that exists is complete) and remove the folder's stale siblings of the same size and precision."""
+    that exists is complete). Stale siblings go: preparations of the same size and precision by other code or
+    OpenVINO versions, and the blobs that loads before per-preparation folders kept beside them."""
     size_and_precision = folder.name.rsplit("-", 1)[0]
     for stale in folder.parent.glob(f"{size_and_precision}-*"):
         if stale != folder:
             shutil.rmtree(stale, ignore_errors=True)
+    for blob in folder.parent.glob("*.blob"):
+        blob.unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".prepared-") as temporary:
         ov.save_model(model, str(Path(temporary) / PREPARED_IR), compress_to_fp16=False)
