@@ -264,8 +264,9 @@ def load_text(result: dict) -> str:
     inference, guard = first["inference"], first["inference"]["accuracy_guard"]
     checked = "no accuracy guard" if guard is None else f"accuracy guard {'passed' if guard['ok'] else 'failed'}"
     return (f"{inference['backend']} {inference['precision']}, {checked}: first load {first['seconds']:.1f} s, "
-            f"again {again['seconds']:.1f} s from the model cache ({CACHE_ENV}: the compiled model and the guard's "
-            "fp32 reference)")
+            f"again {again['seconds']:.1f} s from the model cache ({CACHE_ENV}: the prepared and compiled model and "
+            f"the guard's fp32 reference); each ends with a warm-up inference where the guard has not run the model "
+            f"({first['warm_up_s']:.1f} and {again['warm_up_s']:.1f} s of those)")
 
 
 def run_soak(args: argparse.Namespace, folder: Path) -> dict:

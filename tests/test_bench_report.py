@@ -47,3 +47,4 @@ def test_model_load_is_timed_twice_the_second_time_from_the_cache(tmp_path: Path
     assert result["first"]["seconds"] > 0 and result["cached"]["seconds"] > 0, result
     assert len(list((tmp_path / "cache").rglob("*.blob"))) == 1, "the first load compiled into the cache"
     assert load_text(result).startswith("openvino fp32, no accuracy guard: first load ")
+    assert 0 < result["cached"]["warm_up_s"] < result["cached"]["seconds"], "an unguarded load warms up"
