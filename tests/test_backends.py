@@ -296,12 +296,11 @@ def test_openvino_reuses_its_prepared_and_compiled_model(tmp_path: Path, monkeyp
     def no_reading(*args: object) -> None:
         raise AssertionError("the ONNX file was read again")
 
-    monkeypatch.setattr(openvino_backend, "read_model", no_reading)
-    again = openvino_backend.OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
+    with monkeypatch.context() as reading:
+        reading.setattr(openvino_backend, "read_model", no_reading)
+        again = openvino_backend.OpenVinoBackend(path, metadata, 1, "fp32").run(batch)
     assert list((tmp_path / "cache").rglob("*.blob")) == [blob]
     np.testing.assert_array_equal(again, first)
-    monkeypatch.undo()
-    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
     openvino_backend.OpenVinoBackend(path, metadata, 1, "bf16")
     assert {folder.name.rsplit("-", 1)[0] for folder in prepared.parent.parent.iterdir()} == {
         f"{SIZE}-fp32", f"{SIZE}-bf16"}

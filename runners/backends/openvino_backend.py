@@ -142,9 +142,9 @@ def save_prepared(model: ov.Model, folder: Path) -> Path:
 def compile_cached(core: ov.Core, onnx_path: Path, metadata: ModelMetadata, precision: Precision,
                    config: dict) -> ov.CompiledModel:
     """The compiled model. With a model cache it is compiled from the prepared IR kept there: OpenVINO then finds
-    its compiled blob by the file alone, without reading the model (lite at 1024: 1.8 s instead of 6.6 s to read,
-    reshape and look up the blob of an in-memory model, AMD EPYC Zen 3). The first load prepares and saves the IR;
-    an IR that does not load is prepared again; without a cache nothing is kept."""
+    its compiled blob by the file alone, without reading the model (`make bench` times loads with an empty cache and
+    from it; README, Benchmarks). The first load prepares and saves the IR; an IR that does not load is prepared
+    again; without a cache nothing is kept."""
     cache = model_cache(onnx_path)
     if cache is None:
         return core.compile_model(prepared_model(core, onnx_path, metadata, precision), "CPU", config)
