@@ -45,20 +45,35 @@ def models() -> None:
 @models.command("import")
 @click.argument("source")
 @click.option("--file", "file", help="ONNX file to pick inside a snapshot folder holding several.")
-@click.option("--variant", help="Variant name to record (general, lite, ...); guessed from the file name otherwise.")
+@click.option("--variant", help="Variant name to record (general, lite, ...; guessed otherwise); for checkpoints also "
+                                 "a scaled architecture such as pvt_v2_b0@256/w4.")
 @click.option("--size", type=int, help="Model input size: for checkpoints and dynamic-size ONNX models (default 1024).")
 @click.option("--output-index", type=int, default=-1, show_default=True, help="Which ONNX output holds the logits.")
 @click.option("--sha256", "expected_sha256", help="Expected SHA-256 of the downloaded or given file.")
 @click.option("--promote", is_flag=True, help="Serve this version from now on.")
 @click.option("--fp16", is_flag=True, help="Checkpoints only: export the ONNX model in half precision.")
+@click.option("--patch-order", type=click.Choice(["auto", "old", "new"]), default="auto", show_default=True,
+              help="Checkpoints only: the decoder's patch order the weights were trained with (old: official weights "
+                   "from before 2024-11-05, converted on import; auto: decided by checking both, or refused).")
 def import_(source: str, file: str | None, variant: str | None, size: int | None, output_index: int,
-            expected_sha256: str | None, promote: bool, fp16: bool) -> None:
+            expected_sha256: str | None, promote: bool, fp16: bool, patch_order: str) -> None:
     """Register SOURCE as a new version: an ONNX file, a PyTorch checkpoint (.pth/.safetensors, converted and
     verified here), a Hugging Face snapshot folder, an https URL or a Hugging Face repo id."""
     tag = importer.import_model(source, file=file, variant=variant, size=size, output_index=output_index,
-                                expected_sha256=expected_sha256, promote=promote, fp16=fp16)
+                                expected_sha256=expected_sha256, promote=promote, fp16=fp16, patch_order=patch_order)
     current = " (current)" if store.current_tag() == tag else ""
     click.echo(f"imported {tag}{current}")
+    metadata = store.metadata_of(tag)
+    if metadata.patch_order is not None:
+        click.echo(describe_patch_order(metadata))
+
+
+def describe_patch_order(metadata: store.ModelMetadata) -> str:
+    """The recorded patch order and the evidence it was decided on, in a line or three."""
+    check = metadata.patch_order_check
+    lines = [f"patch order: {metadata.patch_order} ({check.get('decided_by', 'recorded')})"]
+    lines += [f"  {line}" for line in check.get("evidence", [])]
+    return "\n".join(lines)
 
 
 @models.command("list")
@@ -69,7 +84,9 @@ def list_() -> None:
         metadata = store.ModelMetadata.model_validate(model.info.metadata)
         created = datetime.fromtimestamp(model.info.creation_time.timestamp()).strftime("%Y-%m-%d %H:%M")
         mark = "*" if str(model.tag) == current else " "
-        click.echo(f"{mark} {model.tag}  {metadata.variant:<10} {metadata.input_size:>5}px  {created}  {metadata.source}")
+        order = metadata.patch_order or "-"
+        click.echo(f"{mark} {model.tag}  {metadata.variant:<10} {metadata.input_size:>5}px  order {order:<3}  "
+                   f"{created}  {metadata.source}")
 
 
 @models.command()

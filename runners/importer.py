@@ -83,23 +83,29 @@ def import_model(
     expected_sha256: str | None = None,
     promote: bool = False,
     fp16: bool = False,
+    patch_order: convert.PatchOrderChoice = "auto",
 ) -> str:
     """Register SOURCE as a new `birefnet` version; promote it when asked or when nothing is served yet."""
     local = sources.resolve(source, expected_sha256)
     if convert.is_checkpoint(local):
-        tag = import_checkpoint(local, source, variant=variant, size=size or 1024, fp16=fp16)
+        tag = import_checkpoint(local, source, variant=variant, size=size, fp16=fp16, patch_order=patch_order)
     else:
+        if patch_order != "auto":
+            raise ModelImportError("--patch-order applies to PyTorch checkpoints; an ONNX graph computes in the order "
+                                   "it was exported with, so it is imported as it is")
         tag = import_onnx(find_onnx(local, file), source, variant=variant, size=size, output_index=output_index)
     if promote or store.current_tag() is None:
         store.promote(tag)
     return tag
 
 
-def import_checkpoint(path: Path, source: str, variant: str | None, size: int, fp16: bool) -> str:
-    """Convert a PyTorch checkpoint and register the ONNX export together with the weights."""
+def import_checkpoint(path: Path, source: str, variant: str | None, size: int | None, fp16: bool,
+                      patch_order: convert.PatchOrderChoice = "auto") -> str:
+    """Convert a PyTorch checkpoint (old patch order converted to new) and register the ONNX export with the
+    weights; the patch order and how it was decided go into the metadata."""
     with tempfile.TemporaryDirectory(prefix="cutout-convert-") as workdir:
         try:
-            converted = convert.convert_checkpoint(path, Path(workdir), variant, size, fp16)
+            converted = convert.convert_checkpoint(path, Path(workdir), variant, size, fp16, patch_order)
         except convert.ConversionError as exc:
             raise ModelImportError(f"{path}: {exc}") from exc
         metadata = store.ModelMetadata(
@@ -109,6 +115,8 @@ def import_checkpoint(path: Path, source: str, variant: str | None, size: int, f
             source=source,
             sha256=sources.sha256_of(converted.onnx_path),
             export_max_abs_diff=converted.max_abs_diff,
+            patch_order=converted.patch_order.order,
+            patch_order_check=converted.patch_order.record(),
         )
         files = {store.ONNX_FILE: converted.onnx_path, convert.WEIGHTS_FILE: converted.weights_path}
         return store.register(files, metadata, labels={"origin": "checkpoint"})

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Literal
 
 import bentoml
 from bentoml.exceptions import NotFound
@@ -44,6 +45,10 @@ class ModelMetadata(BaseModel):
     parent: str | None = None
     export_max_abs_diff: float | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
+    # Checkpoints only: the patch order the source weights were trained in (old ones are stored converted to new),
+    # and how that was decided (--patch-order, or auto with its evidence). None for ONNX files imported as they are.
+    patch_order: Literal["old", "new"] | None = None
+    patch_order_check: dict[str, Any] = Field(default_factory=dict)
 
 
 def store_home() -> Path:

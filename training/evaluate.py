@@ -15,7 +15,6 @@ from tqdm import tqdm
 from postprocess import metrics
 from runners import store
 from runners.birefnet import check_onnx_parity, export_onnx
-from runners.convert import PARITY_TOLERANCE
 from runners.inference import OnnxSegmenter
 from training import sheets
 from training.dataset import Item, index_sha256, read_index
@@ -60,11 +59,10 @@ def export_candidate(run_dir: Path, target: Path | None = None, fp16: bool = Fal
     size = read_run(run_dir).size
     model = best_model(run_dir)
     path = export_onnx(model, target or run_dir / ONNX_NAME, size=size, fp16=fp16)
-    difference = check_onnx_parity(model, path, size, batch=2)
-    tolerance = PARITY_TOLERANCE * (10 if fp16 else 1)
-    if difference > tolerance:
-        raise ExportError(f"the ONNX export differs from PyTorch by {difference:.2e} (> {tolerance:.0e})")
-    return path, difference
+    parity = check_onnx_parity(model, path, size, batch=2)
+    if problem := parity.mismatch(fp16):
+        raise ExportError(f"the ONNX export does not compute what PyTorch computes: {problem}")
+    return path, parity.max_abs_diff
 
 
 def candidate_onnx(run_dir: Path) -> Path:

@@ -1,9 +1,8 @@
-"""Which BiRefNet to train: architecture specs like 'lite@256/w4' and where starting weights come from
+"""Which BiRefNet to train (an architecture spec like 'lite@256/w4') and where starting weights come from
 (a store version's weights.safetensors, a weights file, or nothing for training from scratch)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,34 +10,9 @@ import torch
 from safetensors.torch import save_file
 
 from runners import store
-from runners.birefnet import VARIANTS, BiRefNet, BiRefNetConfig, build_from_weights, infer_variant, load_state_dict
+from runners.birefnet import VARIANTS, BiRefNet, build_from_weights, infer_variant, load_state_dict
+from runners.birefnet.spec import SPEC, Architecture, parse_spec
 from runners.convert import WEIGHTS_FILE
-
-SPEC = re.compile(r"^(?P<variant>[a-z0-9_]+)(?:@(?P<size>\d+))?(?:/w(?P<width>\d+))?(?:/d(?P<depth>\d+))?$")
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """A parsed spec: official variant, default input size, width divisor and depth cap."""
-
-    variant: str
-    size: int
-    width_div: int = 1
-    max_depth: int | None = None
-
-    @property
-    def spec(self) -> str:
-        """The canonical spec string (recorded as the store version's variant)."""
-        text = f"{self.variant}@{self.size}"
-        if self.width_div != 1:
-            text += f"/w{self.width_div}"
-        if self.max_depth is not None:
-            text += f"/d{self.max_depth}"
-        return text
-
-    def config(self) -> BiRefNetConfig:
-        """The BiRefNet configuration it describes."""
-        return VARIANTS[self.variant].scaled(self.size, self.width_div, self.max_depth)
 
 
 @dataclass(frozen=True)
@@ -49,19 +23,6 @@ class Start:
     architecture: Architecture
     tag: str | None
     path: str | None
-
-
-def parse_spec(spec: str, size: int | None = None) -> Architecture:
-    """'VARIANT[@SIZE][/wDIV][/dDEPTH]' (e.g. 'pvt_v2_b0@256/w4/d1'); size overrides the spec's size."""
-    match = SPEC.match(spec.strip())
-    if match is None or match["variant"] not in VARIANTS:
-        raise ValueError(f"architecture {spec!r} is not VARIANT[@SIZE][/wDIV][/dDEPTH] with a variant in "
-                         f"{', '.join(sorted(VARIANTS))}")
-    chosen = size or int(match["size"] or VARIANTS[match["variant"]].size)
-    depth = int(match["depth"]) if match["depth"] else None
-    architecture = Architecture(match["variant"], chosen, int(match["width"] or 1), depth)
-    architecture.config()
-    return architecture
 
 
 def _from_weights(path: Path, spec: str | None, size: int | None) -> tuple[BiRefNet, Architecture]:

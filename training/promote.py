@@ -65,7 +65,8 @@ def register_model(model: torch.nn.Module, architecture: Architecture, workdir: 
     metadata = store.ModelMetadata(
         variant=architecture.spec, input_size=architecture.size, dynamic_batch=True, source=source,
         sha256=sources.sha256_of(onnx_path), parent=parent, metrics=metrics,
-        export_max_abs_diff=check_onnx_parity(model, onnx_path, architecture.size, batch=1),
+        export_max_abs_diff=check_onnx_parity(model, onnx_path, architecture.size, batch=1).max_abs_diff,
+        patch_order="new", patch_order_check={"decided_by": "trained here"},
     )
     files = {store.ONNX_FILE: onnx_path, WEIGHTS_FILE: save_weights(model, workdir / WEIGHTS_FILE)}
     return store.register(files, metadata, labels=labels)

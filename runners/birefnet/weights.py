@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor
 
@@ -49,21 +47,31 @@ def infer_variant(state_dict: Mapping[str, Tensor]) -> str:
 def build_from_weights(
     path: str | os.PathLike[str], variant: str | BiRefNetConfig | None = None
 ) -> tuple[BiRefNet, str]:
-    """Build BiRefNet for the weights at path (variant inferred unless given), load strictly, return (eval model, name)."""
-    if isinstance(variant, str) and variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
+    """Build BiRefNet for the weights at path (variant inferred unless given), load strictly: (eval model, name)."""
+    named = None if variant is None else resolve_config({}, variant)  # an unknown name fails before the file is read
     state = load_state_dict(path)
+    cfg = named or resolve_config(state)
+    return build_from_state(state, cfg, path), cfg.name
+
+
+def resolve_config(state: Mapping[str, Tensor], variant: str | BiRefNetConfig | None = None) -> BiRefNetConfig:
+    """The configuration to load state into: the given one, the named variant, or the one its shapes match."""
     if isinstance(variant, BiRefNetConfig):
-        cfg = variant
-    else:
-        cfg = VARIANTS[infer_variant(state) if variant is None else variant]
+        return variant
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
+    return VARIANTS[infer_variant(state) if variant is None else variant]
+
+
+def build_from_state(state: Mapping[str, Tensor], cfg: BiRefNetConfig, origin: object = "the weights") -> BiRefNet:
+    """BiRefNet(cfg) in eval mode with state loaded strictly; a clear ValueError naming origin when they differ."""
     report = _mismatch_report(_expected_shapes(cfg), {k: tuple(v.shape) for k, v in state.items()})
     if report:
-        raise ValueError(f"{path} does not fit BiRefNet variant {cfg.name!r}: {report}")
+        raise ValueError(f"{origin} does not fit BiRefNet variant {cfg.name!r}: {report}")
     with torch.device("meta"):
         model = BiRefNet(cfg)
     model.load_state_dict(state, strict=True, assign=True)
-    return model.float().eval(), cfg.name
+    return model.float().eval()
 
 
 def _snapshot_weights(directory: Path) -> Path:
@@ -75,13 +83,19 @@ def _snapshot_weights(directory: Path) -> Path:
 
 
 def _read(path: Path) -> object:
-    """Deserialise a safetensors or (weights-only) torch checkpoint, reporting unreadable files as ValueError."""
+    """Deserialise a safetensors or (weights-only) torch checkpoint, reporting any unreadable file as ValueError.
+
+    Junk bytes make torch's unpickler fail in many ways (KeyError, UnpicklingError, zipfile and size errors), so
+    every failure to read is reported the same way, with its first line.
+    """
     try:
         if path.suffix == ".safetensors":
             return load_file(path, device="cpu")
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorError, pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise ValueError(f"{path} is not a readable PyTorch/safetensors checkpoint: {err}") from err
+    except Exception as err:  # noqa: BLE001 (whatever the reader raises, the file is not a checkpoint we can read)
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        reason = f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+        raise ValueError(f"{path} is not a readable PyTorch/safetensors checkpoint ({reason})") from err
 
 
 def _unwrap(obj: object, path: Path) -> Mapping[str, Tensor]:
@@ -91,7 +105,7 @@ def _unwrap(obj: object, path: Path) -> Mapping[str, Tensor]:
         if nested is None:
             raise ValueError(f"{path} holds no state dict (top-level keys: {list(obj)[:_SHOWN]})")
         obj = nested
-    if not isinstance(obj, Mapping) or not obj:
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(key, str) for key in obj):
         raise ValueError(f"{path} holds no state dict (found {type(obj).__name__})")
     return obj
 
