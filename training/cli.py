@@ -84,7 +84,8 @@ def demo_pairs(out: Path, count: int, size: int, seed: int) -> None:
 @click.argument("dataset", type=EXISTING_DIR)
 @click.option("--out", type=NEW_PATH, required=True, help="Run folder.")
 @click.option("--from", "source", help="Start from a store version (birefnet:TAG; default: the promoted one) or a "
-                                       "weights file.")
+                                       "weights file in the new patch order (this project's own; import official "
+                                       "checkpoints first: `cutout models import` settles their order).")
 @click.option("--config", "spec", help="Architecture VARIANT[@SIZE][/wDIV][/dDEPTH], e.g. lite@256/w4; alone it "
                                        "trains from scratch.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")

@@ -70,6 +70,10 @@ def build_from_state(state: Mapping[str, Tensor], cfg: BiRefNetConfig, origin: o
         raise ValueError(f"{origin} does not fit BiRefNet variant {cfg.name!r}: {report}")
     with torch.device("meta"):
         model = BiRefNet(cfg)
+    kinds = [f"{key} {state[key].dtype}" for key, tensor in model.state_dict().items()
+             if tensor.is_floating_point() != state[key].is_floating_point()]
+    if kinds:
+        raise ValueError(f"{origin} holds {len(kinds)} tensors of the wrong kind (first: {', '.join(kinds[:_SHOWN])})")
     model.load_state_dict(state, strict=True, assign=True)
     return model.float().eval()
 

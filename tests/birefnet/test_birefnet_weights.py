@@ -115,3 +115,12 @@ def test_missing_paths_raise_file_not_found(tmp_path: Path) -> None:
 def test_infer_variant_rejects_foreign_state_dicts() -> None:
     with pytest.raises(ValueError, match="closest is"):
         infer_variant({"fc.weight": torch.zeros(2, 2)})
+
+
+def test_integer_buffers_stored_as_floats_are_refused(source: BiRefNet, tmp_path: Path) -> None:
+    state = source.state_dict()
+    key = next(name for name in state if name.endswith("relative_position_index"))
+    path = tmp_path / "floats.pth"
+    torch.save({**state, key: state[key].float()}, path)
+    with pytest.raises(ValueError, match=f"tensors of the wrong kind \\(first: {key} torch.float32"):
+        build_from_weights(path, variant=TINY["swin"])

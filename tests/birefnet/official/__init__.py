@@ -16,8 +16,7 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from runners.birefnet import VARIANTS, BiRefNetConfig
-from runners.birefnet.weights import _expected_shapes
+from runners.birefnet import VARIANTS, BiRefNet, BiRefNetConfig
 
 FOLDER = Path(__file__).parent
 OLD_COMMIT = "e65bfa0514c13dd2994157fc844337ea7674b991"  # the parent of 5198d3f: get_patches_batch, old order
@@ -36,13 +35,15 @@ class Recording:
 
 
 def seeded_state(config: BiRefNetConfig, seed: int = 0) -> dict[str, Tensor]:
-    """Random weights for every tensor of the architecture, drawn per key from numpy's PCG64: weights scaled by
-    fan-in, biases and running means small, norm scales and running variances in [0.5, 1.5]."""
+    """Random weights for every floating-point tensor of the architecture, drawn per key from numpy's PCG64: weights
+    scaled by fan-in, biases and running means small, norm scales and running variances in [0.5, 1.5]. Integer
+    buffers (BatchNorm's counters, Swin's relative position index) keep the values the architecture gives them."""
     state = {}
-    for name, shape in sorted(_expected_shapes(config).items()):
+    for name, tensor in sorted(BiRefNet(config).state_dict().items()):
+        shape = tuple(tensor.shape)
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        if name.endswith("num_batches_tracked"):
-            state[name] = torch.zeros(shape, dtype=torch.int64)
+        if not tensor.is_floating_point():
+            state[name] = tensor.clone()
             continue
         if name.endswith(("running_var", "weight")) and len(shape) == 1:
             values = rng.uniform(0.5, 1.5, shape)
