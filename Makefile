@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8100
 STAMP := $(VENV)/.installed
+REALPHOTOS ?= ../shared/realphotos
 
-.PHONY: serve test venv ensure-model loadtest quality bench bench-gpu default-model clean
+.PHONY: serve test venv ensure-model loadtest quality eval-real bench bench-gpu default-model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,11 @@ loadtest: $(STAMP)
 # Post-processing quality on generated studio scenes with exact truth: a table per step and a contact sheet.
 quality: $(STAMP)
 	$(BIN)/python -m postprocess.quality --out quality-out
+
+# The served model on real photographs (../shared/realphotos): scores against the human masks and a contact sheet
+# of every photo, in eval-real/ (ARGS="--server http://localhost:8100", "--model birefnet:TAG", "--mask raw").
+eval-real: ensure-model
+	$(BIN)/cutout eval $(REALPHOTOS) --out eval-real $(ARGS)
 
 # Where the time goes on this machine (4000x4000 JPEG): backends, stages, rembg, served throughput. Not a test.
 # Needs the optional benchmark dependencies (pip install -e '.[bench]'); ARGS="--runs 5 --skip-rembg" etc.

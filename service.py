@@ -31,10 +31,9 @@ from api.forms import FormText
 from api.health import READY_PROBE_S, HealthEndpoint, process_stats, runner_ready
 from api.photoroom import photoroom_app
 from api.processor import Processor, image_response
-from api.recipe import Recipe, customised, given, load_preset
+from api.recipe import RAW_MASK, Recipe, customised, given, load_preset
 from api.uploads import refuse_url_uploads
 from postprocess import pipeline
-from postprocess.params import MaskParams
 from runners.model_service import SETTINGS, BiRefNetRunner
 
 refuse_url_uploads()
@@ -43,7 +42,6 @@ T = TypeVar("T")
 ImageFile = Path  # any Content-Type: the format is detected from the bytes
 ZipFile = Annotated[Path, ContentType("application/zip")]
 BATCH_THREADS = 4
-RAW_MASK = MaskParams(refine=False, clean=False, decontaminate=False, white_on_white=False, align=False)
 PngFile = Annotated[Path, ContentType("image/png")]
 Quality = Annotated[int, Field(ge=1, le=100, description="JPEG/WebP quality")]
 SHADOW_FLAGS = {"true": "drop", "1": "drop", "yes": "drop", "false": "none", "0": "none", "no": "none"}
@@ -216,12 +214,7 @@ class CutoutService:
 
     def _batch_entry(self, name: str, data: bytes, recipe: Recipe) -> tuple[dict, bytes | None]:
         """One archive member through the recipe: its manifest entry and result (None when it failed)."""
-
-        def render(photo: bytes) -> tuple[bytes, str]:
-            rendered = self.processor.render(photo, recipe, "batch")
-            return rendered.body, rendered.model_tag
-
-        return render_member(render, name, data, recipe.format)
+        return render_member(lambda photo: self.processor.render(photo, recipe, "batch"), name, data, recipe.format)
 
     @bentoml.task(route="/batch")
     @json_errors

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 
 from api.codecs import FILE_SUFFIXES, IMAGE_SUFFIXES
 from api.errors import ApiError, internal_error
+from api.processor import Rendered
 
 
 def safe_name(name: str) -> str | None:
@@ -50,17 +51,19 @@ def output_name(name: str, fmt: str) -> str:
     return str(PurePosixPath(name).with_suffix(FILE_SUFFIXES[fmt]))
 
 
-def render_member(render: Callable[[bytes], tuple[bytes, str]], name: str, data: bytes,
+def render_member(render: Callable[[bytes], Rendered], name: str, data: bytes,
                   fmt: str) -> tuple[dict, bytes | None]:
-    """One archive member through `render` (bytes -> result body, model tag): its manifest entry and result, None
-    when it failed. Any failure, expected or a bug, is that photo's error: the other photos' results are kept."""
+    """One archive member through `render`: its manifest entry (with the model tag and the cut-out's confidence)
+    and result, None when it failed. Any failure, expected or a bug, is that photo's error: the other photos'
+    results are kept."""
     try:
-        body, model_tag = render(data)
+        rendered = render(data)
     except ApiError as exc:
         return {"input": name, "status": "error", "error": exc.message}, None
     except Exception as exc:  # noqa: BLE001 (a bug on one photo must not lose the rest of the archive)
         return {"input": name, "status": "error", "error": internal_error(exc)}, None
-    return {"input": name, "status": "ok", "output": output_name(name, fmt), "model": model_tag}, body
+    return {"input": name, "status": "ok", "output": output_name(name, fmt), "model": rendered.model_tag,
+            "confidence": rendered.confidence}, rendered.body
 
 
 def pack_results(results: list[tuple[str, bytes]], manifest: list[dict]) -> bytes:

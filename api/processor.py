@@ -15,6 +15,7 @@ from api.metrics import timed
 from api.recipe import Recipe, customised
 from postprocess import pipeline
 from postprocess.blend import alpha_plane
+from postprocess.confidence import cutout_confidence
 from postprocess.params import BrandingParams, parse_size
 from postprocess.resample import resize
 
@@ -23,24 +24,33 @@ ModelInfo = Callable[[], dict]
 Placer = Callable[[np.ndarray], dict[str, object] | None]  # alpha -> layout fields, or None for the plain cut-out
 
 
+CONFIDENCE_HEADER = "X-Cutout-Confidence"
+
+
 @dataclass(frozen=True)
 class Rendered:
-    """An encoded result, the model version that made it, and where the time went."""
+    """An encoded result, the model version that made it, how sure the model was of the cut-out (None when no
+    model ran), and where the time went."""
 
     body: bytes
     media_type: str
     model_tag: str
     timings: dict[str, float] = field(default_factory=dict)
+    confidence: float | None = None
 
     def headers(self) -> dict[str, str]:
-        """The model version, and the stage timings as a Server-Timing header (milliseconds)."""
+        """The model version, the cut-out's confidence, and the stage timings as a Server-Timing header (ms)."""
         timing = ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in self.timings.items())
-        return {"X-Model-Tag": self.model_tag, "Server-Timing": timing}
+        headers = {"X-Model-Tag": self.model_tag, "Server-Timing": timing}
+        if self.confidence is not None:
+            headers[CONFIDENCE_HEADER] = f"{self.confidence:.3f}"
+        return headers
 
 
-def image_response(rendered: Rendered) -> Response:
-    """The encoded image as an HTTP response with the model version and stage timings in headers."""
-    return Response(rendered.body, media_type=rendered.media_type, headers=rendered.headers())
+def image_response(rendered: Rendered, headers: dict[str, str] | None = None) -> Response:
+    """The encoded image as an HTTP response with the model version, confidence and stage timings in headers
+    (or the given ones)."""
+    return Response(rendered.body, media_type=rendered.media_type, headers=headers or rendered.headers())
 
 
 def model_view(image: np.ndarray, input_size: int) -> np.ndarray:
@@ -80,15 +90,17 @@ class Processor:
             return decode_image(data, self.max_pixels, min_side)
 
     def cutout(self, data: bytes, recipe: Recipe, endpoint: str, timings: dict[str, float],
-               full_frame: bool) -> tuple[np.ndarray, str]:
-        """The RGBA cut-out and the model tag that made it: refined on the subject's window (postprocess.window),
-        returned in the whole decoded frame if `full_frame`, else as that window."""
+               full_frame: bool) -> tuple[np.ndarray, str, float]:
+        """The RGBA cut-out, the model tag that made it and the model's confidence in its mask: refined on the
+        subject's window (postprocess.window), returned in the whole decoded frame if `full_frame`, else as that
+        window."""
         info = self.model_info()
         input_size = int(info["metadata"]["input_size"])
         decoded = self.decode(data, endpoint, timings, decode_side(recipe, input_size))
         with timed("model", endpoint, timings):
             view = model_view(decoded.rgb, input_size)
             mask = self.segment([view])[0]
+            confidence = cutout_confidence(mask)
         height, width = decoded.rgb.shape[:2]
         with timed("postprocess", endpoint, timings):
             rgba, window = pipeline.windowed_cutout(decoded.rgb, mask, recipe.mask, recipe.layout, recipe.shadow, view)
@@ -96,19 +108,20 @@ class Processor:
                 rgba[..., 3] = (rgba[..., 3] * window.crop(decoded.alpha)).round().astype(np.uint8)
             if full_frame:
                 rgba = window.paste(rgba, width, height)
-        return rgba, info["tag"]
+        return rgba, info["tag"], confidence
 
     def encode(self, pixels: np.ndarray, recipe: Recipe, tag: str, endpoint: str,
-               timings: dict[str, float]) -> Rendered:
+               timings: dict[str, float], confidence: float | None = None) -> Rendered:
         with timed("encode", endpoint, timings):
             body = encode_image(pixels, recipe.format, recipe.quality, recipe.dpi)
-        return Rendered(body, MEDIA_TYPES[recipe.format], tag, timings)
+        return Rendered(body, MEDIA_TYPES[recipe.format], tag, timings, confidence)
 
     def render(self, data: bytes, recipe: Recipe, endpoint: str, place: Placer | None = None) -> Rendered:
         """The full recipe on one encoded image; `place` picks the layout from the cut-out's alpha when the layout
         depends on the subject (PhotoRoom's output sizes and insets do)."""
         timings: dict[str, float] = {}
-        rgba, tag = self.cutout(data, recipe, endpoint, timings, recipe.layout is None or place is not None)
+        full_frame = recipe.layout is None or place is not None
+        rgba, tag, confidence = self.cutout(data, recipe, endpoint, timings, full_frame)
         if place is not None:
             layout = place(alpha_plane(rgba))
             recipe = customised(recipe, layout=layout) if layout else recipe.model_copy(update={"layout": None})
@@ -121,7 +134,7 @@ class Processor:
                 result = pipeline.render_template(result, recipe.branding)
         if recipe.channels == "alpha":
             result = alpha_plane(result)
-        return self.encode(result, recipe, tag, endpoint, timings)
+        return self.encode(result, recipe, tag, endpoint, timings, confidence)
 
     def brand(self, data: bytes, branding: BrandingParams, recipe: Recipe, endpoint: str) -> Rendered:
         """Only the branding bar over the image as it is: no model."""

@@ -14,6 +14,8 @@ from api.codecs import OutputFormat
 from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowParams
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
+# The model's mask only resized: no refinement step (`mask=raw`), to see what the model itself made.
+RAW_MASK = MaskParams(refine=False, clean=False, decontaminate=False, white_on_white=False, align=False)
 
 
 class Recipe(BaseModel):

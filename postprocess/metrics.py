@@ -41,6 +41,22 @@ def mae(alpha: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.abs(alpha.astype(np.float32) - truth.astype(np.float32))))
 
 
+def dice(alpha: np.ndarray, truth: np.ndarray) -> float:
+    """Dice coefficient of the masks thresholded at one half."""
+    a, t = alpha > LEVEL, truth > LEVEL
+    total = np.count_nonzero(a) + np.count_nonzero(t)
+    return float(2 * np.count_nonzero(a & t) / total) if total else 1.0
+
+
+SCORES = ("iou", "dice", "boundary_f", "mae")
+
+
+def scores(alpha: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Every mask score of one predicted alpha against the truth."""
+    return {"iou": iou(alpha, truth), "dice": dice(alpha, truth), "boundary_f": boundary_f(alpha, truth),
+            "mae": mae(alpha, truth)}
+
+
 def edge_band(truth: np.ndarray, width: int = 3) -> np.ndarray:
     """Pixels where the true matte is soft, widened by width pixels (catches halos too)."""
     soft = (truth > 0.01) & (truth < 0.99)

@@ -2,7 +2,8 @@
 
 Crash-safe by construction: each output is written to a temporary file and renamed into place, so an output
 that exists is complete; the manifest is an append-only JSON-lines file flushed per entry. A re-run skips what
-exists and retries what failed.
+exists and retries what failed. With a review threshold, results the model was unsure of are also copied into
+OUTPUT/review/ (written before the output itself, so an output that exists has its review copy).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from tqdm import tqdm
 from api.allocator import keep_freed_memory
 from api.codecs import FILE_SUFFIXES, IMAGE_SUFFIXES
 from api.errors import ApiError, internal_error
-from api.processor import Processor
-from api.recipe import load_preset
+from api.processor import CONFIDENCE_HEADER, Processor, Rendered
+from api.recipe import Recipe, load_preset
 from runners import store
 from runners.files import write_atomically
 from runners.inference import OnnxSegmenter
 
 MANIFEST = "manifest.jsonl"
+REVIEW = "review"
 RETRY_STATUSES = {429, 503, 504}
 
 
@@ -40,10 +42,11 @@ class FileFailed(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What processing one file produced."""
+    """What processing one file produced, and how sure the model was of the cut-out (None: not reported)."""
 
     body: bytes
     model_tag: str
+    confidence: float | None = None
 
 
 Process = Callable[[bytes], Outcome]
@@ -90,8 +93,9 @@ class Manifest:
             os.fsync(handle.fileno())
 
 
-def local_processor(preset: str, model_tag: str | None) -> Process:
-    """Process in this process (the promoted model, or MODEL_TAG), on the backend the runner would choose."""
+def local_renderer(model_tag: str | None) -> Callable[[bytes, Recipe], Rendered]:
+    """Render recipes in this process (the promoted model, or MODEL_TAG) on the backend the runner would choose,
+    exactly as the service does; thread-safe (one model call at a time)."""
     tag = store.serving_tag(model_tag)
     segmenter = OnnxSegmenter(store.file_of(tag), store.metadata_of(tag))
     info = {"tag": tag, "metadata": segmenter.metadata.model_dump()}
@@ -103,14 +107,19 @@ def local_processor(preset: str, model_tag: str | None) -> Process:
 
     keep_freed_memory()
     processor = Processor(segment, lambda: info, max_pixels=400_000_000)
-    recipe = load_preset(preset)
+    return lambda data, recipe: processor.render(data, recipe, "batch")
+
+
+def local_processor(preset: str, model_tag: str | None) -> Process:
+    """Process in this process with local_renderer."""
+    render, recipe = local_renderer(model_tag), load_preset(preset)
 
     def process(data: bytes) -> Outcome:
         try:
-            rendered = processor.render(data, recipe, "batch")
+            rendered = render(data, recipe)
         except ApiError as exc:
             raise FileFailed(f"{exc.status}: {exc.message}") from exc
-        return Outcome(rendered.body, rendered.model_tag)
+        return Outcome(rendered.body, rendered.model_tag, rendered.confidence)
 
     return process
 
@@ -129,7 +138,9 @@ def server_processor(preset: str, server: str, api_key: str | None, attempts: in
                     raise FileFailed(f"server unreachable: {exc}") from exc
             else:
                 if response.status_code == 200:
-                    return Outcome(response.content, response.headers.get("x-model-tag", ""))
+                    confidence = response.headers.get(CONFIDENCE_HEADER)
+                    return Outcome(response.content, response.headers.get("x-model-tag", ""),
+                                   None if confidence is None else float(confidence))
                 if response.status_code not in RETRY_STATUSES or attempt == attempts:
                     raise FileFailed(f"{response.status_code}: {response.text[:300]}")
             time.sleep(min(30.0, 2.0 ** attempt))
@@ -137,8 +148,10 @@ def server_processor(preset: str, server: str, api_key: str | None, attempts: in
     return process
 
 
-def run_batch(input_root: Path, output_root: Path, preset: str, process: Process, concurrency: int) -> Counter:
-    """Process every input not yet done; returns counts of ok / failed / skipped."""
+def run_batch(input_root: Path, output_root: Path, preset: str, process: Process, concurrency: int,
+              review_below: float | None = None) -> Counter:
+    """Process every input not yet done; returns counts of ok / failed / skipped (and review: results whose
+    confidence was below review_below, also copied into OUTPUT/review/)."""
     fmt = load_preset(preset).format
     output_root.mkdir(parents=True, exist_ok=True)
     for stale in output_root.rglob(".*.part"):
@@ -164,8 +177,12 @@ def run_batch(input_root: Path, output_root: Path, preset: str, process: Process
         entry = {"input": relative, "output": str(target.relative_to(output_root)), "preset": preset}
         try:
             outcome = process(source.read_bytes())
+            doubtful = review_below is not None and outcome.confidence is not None and outcome.confidence < review_below
+            if doubtful:
+                write_atomically(output_root / REVIEW / target.relative_to(output_root), outcome.body)
             write_atomically(target, outcome.body)
-            entry.update(status="ok", bytes=len(outcome.body), model=outcome.model_tag)
+            entry.update(status="ok", bytes=len(outcome.body), model=outcome.model_tag, confidence=outcome.confidence,
+                         review=doubtful)
         except (FileFailed, OSError) as exc:
             entry.update(status="error", error=str(exc))
         except Exception as exc:  # noqa: BLE001 (a bug on one photo is that photo's error; the run goes on)
@@ -174,6 +191,7 @@ def run_batch(input_root: Path, output_root: Path, preset: str, process: Process
         manifest.append(entry)
         with counts_lock:
             counts["ok" if entry["status"] == "ok" else "failed"] += 1
+            counts["review"] += bool(entry.get("review"))
 
     with tqdm(total=len(todo), unit="img", desc=f"batch {preset}", dynamic_ncols=True) as progress, \
             ThreadPoolExecutor(max_workers=concurrency) as pool:

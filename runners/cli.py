@@ -142,8 +142,10 @@ def ensure() -> None:
 @click.option("--api-key", envvar="CUTOUT_API_KEY", help="Key for --server (or CUTOUT_API_KEY).")
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Files in flight [default: 8 with --server, 2 else].")
 @click.option("--model", "model_tag", help="Store tag for in-process mode (default: the promoted version).")
+@click.option("--review-below", type=click.FloatRange(0, 1),
+              help="Also copy results whose cut-out confidence is below this into OUTPUT_DIR/review/.")
 def batch(input_dir: Path, output_dir: Path, preset: str, server: str | None, api_key: str | None,
-          concurrency: int | None, model_tag: str | None) -> None:
+          concurrency: int | None, model_tag: str | None, review_below: float | None) -> None:
     """Process every photo below INPUT_DIR into OUTPUT_DIR; re-running resumes where it stopped."""
     try:
         recipes.load_preset(preset)
@@ -152,12 +154,47 @@ def batch(input_dir: Path, output_dir: Path, preset: str, server: str | None, ap
     process = (batching.server_processor(preset, server, api_key) if server
                else batching.local_processor(preset, model_tag))
     started = time.monotonic()
-    counts = batching.run_batch(input_dir, output_dir, preset, process, concurrency or (8 if server else 2))
+    counts = batching.run_batch(input_dir, output_dir, preset, process, concurrency or (8 if server else 2),
+                                review_below)
     elapsed = time.monotonic() - started
+    review = f", {counts['review']} to review in {output_dir / batching.REVIEW}" if review_below is not None else ""
     click.echo(f"done in {elapsed:.1f} s: {counts['ok']} processed, {counts['skipped']} already done, "
-               f"{counts['failed']} failed (see {output_dir / batching.MANIFEST})")
+               f"{counts['failed']} failed{review} (see {output_dir / batching.MANIFEST})")
     if counts["failed"]:
         sys.exit(1)
+
+
+@main.command("eval")
+@click.argument("images", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--truth", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Human masks named like the photos (NAME.png, 0/255) [default: IMAGES/gt].")
+@click.option("--server", help="URL of a running service (e.g. http://localhost:8100); in-process otherwise.")
+@click.option("--api-key", envvar="CUTOUT_API_KEY", help="Key for --server (or CUTOUT_API_KEY).")
+@click.option("--model", "model_tag", help="Store tag for in-process mode (default: the promoted version).")
+@click.option("--mask", type=click.Choice(["refined", "raw"]), default="refined", show_default=True,
+              help="The served cut-out, or the model's mask only resized.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-out"),
+              show_default=True, help="Folder for eval.json, eval.md and contact_sheet.jpg.")
+def eval_(images: Path, truth: Path | None, server: str | None, api_key: str | None, model_tag: str | None,
+          mask: str, out: Path) -> None:
+    """Cut out every photo in IMAGES as the service does and score the cut-outs against human masks (IoU, Dice,
+    boundary F, MAE per photo, per kind and overall); a contact sheet shows every photo, masked or not."""
+    from training import photo_eval
+
+    if server and model_tag:
+        raise click.UsageError("give --server or --model, not both")
+    try:
+        photos = photo_eval.find_photos(images, truth)
+        cut = (photo_eval.server_cutter(server, api_key, mask) if server
+               else photo_eval.local_cutter(model_tag, mask))
+        report = photo_eval.evaluate_photos(photos, cut, out)
+    except photo_eval.EvalError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    summary = report["summary"]
+    click.echo(photo_eval.markdown(summary, []).split("| photo |")[0].rstrip())
+    click.echo(f"{summary['photos']} photos ({summary['with_truth']} with masks), model {', '.join(report['models'])}: "
+               f"{out / photo_eval.REPORT_MD}, {out / photo_eval.SHEET}")
 
 
 @main.group()

@@ -10,20 +10,22 @@ import pytest
 
 from api.archive import pack_results, render_member
 from api.errors import ApiError
+from api.processor import Rendered
 
 
-def render(data: bytes) -> tuple[bytes, str]:
+def render(data: bytes) -> Rendered:
     """A stand-in renderer: rejects one input as the API would, fails on another as a bug would."""
     if data == b"bad":
         raise ApiError(422, "the upload is not a readable image")
     if data == b"bug":
         raise ZeroDivisionError("division by zero")
-    return data.upper(), "birefnet:v1"
+    return Rendered(data.upper(), "image/png", "birefnet:v1", confidence=0.75)
 
 
-def test_a_rendered_member_gets_its_output_name_and_model() -> None:
+def test_a_rendered_member_gets_its_output_name_model_and_confidence() -> None:
     entry, body = render_member(render, "shoot/a.jpg", b"ok", "png")
-    assert entry == {"input": "shoot/a.jpg", "status": "ok", "output": "shoot/a.png", "model": "birefnet:v1"}
+    assert entry == {"input": "shoot/a.jpg", "status": "ok", "output": "shoot/a.png", "model": "birefnet:v1",
+                     "confidence": 0.75}
     assert body == b"OK"
 
 

@@ -99,6 +99,24 @@ def test_batch_through_a_running_server(home: Path, tmp_path: Path) -> None:
     entries = manifest_entries(tmp_path / "out")
     assert done.returncode == 0, [entry.get("error") for entry in entries]
     assert len(entries) == 6 and all(entry["model"].startswith("birefnet:") for entry in entries)
+    assert all(0.9 <= entry["confidence"] <= 1.0 for entry in entries), "the service's header reaches the manifest"
+
+
+def test_doubtful_results_are_also_written_for_review(home: Path, tmp_path: Path) -> None:
+    make_photos(tmp_path / "in", 3)
+    for name in ("empty-1.jpg", "shoot-0/empty-2.jpg"):
+        Image.new("RGB", (240, 180), (250, 250, 250)).save(tmp_path / "in" / name)
+    env = {**os.environ, "BENTOML_HOME": str(home)}
+    done = subprocess.run(batch_command(tmp_path / "in", tmp_path / "out", "--review-below", "0.5"), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "5 processed" in done.stdout and "2 to review" in done.stdout
+    review = sorted(str(path.relative_to(tmp_path / "out" / "review")) for path in (tmp_path / "out").rglob("*.jpg")
+                    if "review" in path.parts)
+    assert review == ["empty-1.jpg", "shoot-0/empty-2.jpg"], "only the cut-outs the model was unsure of"
+    entries = {entry["input"]: entry for entry in manifest_entries(tmp_path / "out")}
+    assert entries["empty-1.jpg"]["review"] and entries["empty-1.jpg"]["confidence"] == 0.0
+    assert not entries["shoot-0/SKU-0000.jpg"]["review"] and entries["shoot-0/SKU-0000.jpg"]["confidence"] > 0.9
 
 
 def test_unknown_preset_is_a_usage_error(tmp_path: Path) -> None:

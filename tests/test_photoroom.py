@@ -130,6 +130,15 @@ def test_segment_defaults_to_a_full_size_rgba_png(server: Server, photo: bytes) 
     assert pixels[10, 10, :3].max() == 0, "the removed background does not survive in invisible pixels"
 
 
+def test_segment_and_edit_carry_photorooms_uncertainty_score(server: Server, photo: bytes) -> None:
+    for response in (segment(server, photo), edit(server, photo, outputSize="400x400")):
+        assert response.status_code == 200, response.text
+        uncertainty = float(response.headers["x-uncertainty-score"])
+        confidence = float(response.headers["x-cutout-confidence"])
+        assert 0.0 <= uncertainty < 0.1, "the tiny model's clean rectangle is a sure cut-out"
+        assert uncertainty == pytest.approx(1.0 - confidence, abs=1e-3)
+
+
 @pytest.mark.parametrize("fmt,pil_format,mode", [("png", "PNG", "RGBA"), ("jpg", "JPEG", "RGB"),
                                                  ("webp", "WEBP", "RGBA")])
 def test_segment_formats(server: Server, photo: bytes, fmt: str, pil_format: str, mode: str) -> None:

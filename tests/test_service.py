@@ -70,6 +70,19 @@ def test_remove_background_with_bentoml_client(server: Server, photo: Path) -> N
     assert not np.asarray(cutout)[..., :3][alpha == 0].any(), "no background colour hides under alpha 0"
 
 
+def test_every_cutout_route_carries_the_confidence(server: Server, photo: Path, tmp_path: Path) -> None:
+    for route, fields in (("/remove-background", {}), ("/remove-background", {"mask": "raw"}),
+                          ("/process", {"preset": "shop-hero"}), ("/process-full", {"size": "300x300"})):
+        response = post(server, route, photo, **fields)
+        assert response.status_code == 200, response.text
+        assert 0.9 <= float(response.headers["x-cutout-confidence"]) <= 1.0, (route, "a clean rectangle is sure")
+    blank = tmp_path / "blank.jpg"
+    Image.new("RGB", PHOTO_SIZE, (250, 250, 250)).save(blank)
+    assert float(post(server, "/remove-background", blank).headers["x-cutout-confidence"]) == 0.0, "nothing cut out"
+    branded = post(server, "/render-template", photo, text="Camera Store")
+    assert "x-cutout-confidence" not in branded.headers, "no model ran, so there is no cut-out to be sure of"
+
+
 def test_other_endpoints_with_bentoml_client(server: Server, photo: Path) -> None:
     with bentoml.SyncHTTPClient(server.url, timeout=60) as client:
         processed = Image.open(client.process(image=photo, background="000000", size="300x300", format="jpeg"))
@@ -260,4 +273,5 @@ def test_batch_task_takes_a_zip_and_returns_results_with_a_manifest(server: Serv
         assert set(manifest) == {"shoot/a.jpg", "shoot/b.jpg", "broken.png"}, "text files and escapes are skipped"
         assert manifest["broken.png"]["status"] == "error", manifest
         assert manifest["shoot/a.jpg"]["status"] == "ok", (manifest, archive.namelist())
+        assert 0.9 <= manifest["shoot/a.jpg"]["confidence"] <= 1.0, manifest
         assert Image.open(io.BytesIO(archive.read("shoot/a.jpg"))).size == (1600, 1600)

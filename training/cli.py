@@ -172,11 +172,24 @@ def export(run: Path, target: Path, fp16: bool) -> None:
 @click.option("--work", type=NEW_PATH, default=Path("default-model-work"), show_default=True,
               help="Folder for the generated scenes and the run (resumable).")
 @click.option("--out", type=NEW_PATH, help="Where model.onnx and training.json go [default: runners/default_model].")
-@click.option("--minutes", type=float, default=40.0, show_default=True, help="Training time limit.")
+@click.option("--minutes", type=float, default=150.0, show_default=True, help="Training time limit (this session).")
 @click.option("--threads", type=click.IntRange(1))
-def default_model(work: Path, out: Path | None, minutes: float, threads: int | None) -> None:
-    """Train the bundled default model on generated scenes, measure it on held-out scenes, write the ONNX."""
+@click.option("--mirror", "mirrors", multiple=True, metavar="NAME=PATH",
+              help="A local copy (clone or mirror) of a real source's repository (training/data/sources.yaml).")
+@click.option("--teacher", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="IS-Net ONNX for the sources without human masks (see runners/default_model/MODEL_CARD.md).")
+def default_model(work: Path, out: Path | None, minutes: float, threads: int | None, mirrors: tuple[str, ...],
+                  teacher: Path | None) -> None:
+    """Train the bundled default model (continuing from the bundled weights) on generated scenes, real photos and
+    studio composites, measure it on held-out scenes, write the ONNX, weights and training record."""
     from training.default_model import BUNDLE_DIR, DefaultModelPlan, build_default_model
 
-    summary = build_default_model(work, DefaultModelPlan(minutes=minutes, threads=threads), out or BUNDLE_DIR)
-    click.echo(json.dumps(summary, indent=2))
+    pairs = dict(mirror.split("=", 1) for mirror in mirrors if "=" in mirror)
+    if len(pairs) != len(mirrors):
+        raise click.BadParameter("give each as NAME=PATH", param_hint="--mirror")
+    try:
+        summary = build_default_model(work, DefaultModelPlan(minutes=minutes, threads=threads), out or BUNDLE_DIR,
+                                      {name: Path(path) for name, path in pairs.items()}, teacher)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(json.dumps({key: value for key, value in summary.items() if key != "sessions"}, indent=2))

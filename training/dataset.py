@@ -52,6 +52,21 @@ def write_index(root: Path, index: DatasetIndex) -> Path:
     return path
 
 
+def merge_indexes(root: Path, parts: list[str]) -> DatasetIndex:
+    """One dataset over the dataset folders ROOT/PART: their items with paths relative to ROOT and ids prefixed by
+    the part (products are kept, so a composite stays on the side of the photo it was cut from), sources side by
+    side; written as ROOT's index.json."""
+    items, sources = [], {}
+    for part in parts:
+        index = read_index(root / part)
+        items += [Item(f"{part}/{item.id}", f"{part}/{item.image}", f"{part}/{item.mask}", item.product,
+                       item.category or part) for item in index.items]
+        sources[part] = index.source
+    merged = DatasetIndex(items, source=sources)
+    write_index(root, merged)
+    return merged
+
+
 def read_index(root: Path) -> DatasetIndex:
     """Read a dataset folder's index.json."""
     path = root / INDEX_FILE

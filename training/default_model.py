@@ -1,21 +1,30 @@
-"""The bundled default model: a small BiRefNet trained from scratch on generated studio scenes with the same
-finetune/evaluate/export code as any other model, then written to runners/default_model/."""
+"""The bundled default model: a small BiRefNet trained on generated studio scenes, real photographs (human masks,
+or the training-time teacher's) and real cut-outs on generated studio sweeps, with the same finetune/evaluate/export
+code as any other model, then written to runners/default_model/. It continues from the bundled weights, so training
+resumes across machines from what was last committed."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import platform
 from pathlib import Path
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from runners import sources
 from runners.convert import WEIGHTS_FILE
 from training.augment import AugmentConfig
-from training.dataset import INDEX_FILE
+from training.composites import write_composites
+from training.dataset import INDEX_FILE, merge_indexes, read_index
 from training.evaluate import ONNX_NAME, evaluate_run, export_candidate
 from training.finetune import RUN_FILE, FinetuneConfig, RunRecord, best_model, read_run, start_run, train
 from training.models import load_start, save_weights
+from training.real_sources import extract_source, manifest
 from training.scene_dataset import write_scene_dataset
+from training.teacher import Teacher, label_missing
 
 BUNDLE_DIR = Path(__file__).resolve().parent.parent / "runners" / "default_model"
 TRAIN_SEED = 0
@@ -28,39 +37,88 @@ class DefaultModelPlan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    architecture: str = "pvt_v2_b0@256/w4"
-    train_scenes: int = 2400
+    architecture: str = "pvt_v2_b0@384/w4"
+    start: Literal["bundled", "scratch"] = "bundled"
+    train_scenes: int = 1500
     heldout_scenes: int = 300
-    scene_size: int = 320
+    scene_size: int = 384
+    real_sources: tuple[str, ...] = ("ccp", "grocery", "grocery-iconic")
+    composites: int = 2000
+    composite_size: int = 384
     epochs: int = 3
     batch_size: int = 4
-    lr: float = 1e-3
-    minutes: float = 40.0
+    lr: float = 3e-4
+    minutes: float = 150.0
     threads: int | None = None
     zoom: tuple[float, float] = (0.7, 1.2)
 
 
-def trained_run(work: Path, plan: DefaultModelPlan) -> RunRecord:
-    """Generate the scenes and train (or resume) the run in work/run; a finished run is left as it is."""
-    scenes, heldout, run = work / "scenes", work / "heldout", work / "run"
-    if not (scenes / INDEX_FILE).is_file():
-        write_scene_dataset(scenes, plan.train_scenes, plan.scene_size, TRAIN_SEED)
+def prepare_data(data: Path, plan: DefaultModelPlan, mirrors: dict[str, Path], teacher: Path | None) -> None:
+    """The training set in DATA: generated scenes, each real source (read from its repository copy in MIRRORS, masks
+    from the teacher where it has none) and studio composites of their cut-outs, merged into one dataset folder.
+    Parts already made are kept."""
+    if not (data / "scenes" / INDEX_FILE).is_file():
+        write_scene_dataset(data / "scenes", plan.train_scenes, plan.scene_size, TRAIN_SEED)
+    for name in plan.real_sources:
+        if not (data / name / INDEX_FILE).is_file():
+            if name not in mirrors:
+                raise ValueError(f"source {name} needs a copy of {manifest()[name].repo}: pass --mirror {name}=PATH")
+            extract_source(name, mirrors[name], data / name)
+        if manifest()[name].masks == "teacher" and any(not (data / name / item.mask).is_file()
+                                                      for item in read_index(data / name).items):
+            if teacher is None:
+                raise ValueError(f"source {name} has no human masks: pass --teacher ISNET.onnx (see the model card)")
+            label_missing(data / name, Teacher(teacher, plan.threads))
+    if not (data / "composites" / INDEX_FILE).is_file():
+        write_composites([data / name for name in plan.real_sources], data / "composites", plan.composites,
+                         plan.composite_size)
+    if not (data / INDEX_FILE).is_file():
+        merge_indexes(data, ["scenes", *plan.real_sources, "composites"])
+
+
+def trained_run(work: Path, plan: DefaultModelPlan, mirrors: dict[str, Path] | None = None,
+                teacher: Path | None = None) -> RunRecord:
+    """Prepare the data and train (or resume) the run in work/run; a finished run is left as it is."""
+    data, heldout, run = work / "data", work / "heldout", work / "run"
+    prepare_data(data, plan, mirrors or {}, teacher)
     if not (heldout / INDEX_FILE).is_file():
         write_scene_dataset(heldout, plan.heldout_scenes, plan.scene_size, HELDOUT_SEED)
     if not (run / RUN_FILE).is_file():
         config = FinetuneConfig(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, patience=plan.epochs,
                                 max_minutes=plan.minutes, threads=plan.threads, val_fraction=0.1,
                                 augment=AugmentConfig(zoom=plan.zoom))
-        start_run(scenes, run, load_start(None, plan.architecture), config)
+        bundled = BUNDLE_DIR / WEIGHTS_FILE
+        source = str(bundled) if plan.start == "bundled" and bundled.is_file() else None
+        start_run(data, run, load_start(source, plan.architecture), config)
     record = read_run(run)
     return train(run, resume=True) if record.status == "running" else record
 
 
-def build_default_model(work: Path, plan: DefaultModelPlan, out: Path = BUNDLE_DIR) -> dict:
+def cpu_name() -> str:
+    """The processor's model name (where training time was spent)."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def session_record(record: RunRecord, plan: DefaultModelPlan) -> dict:
+    """One training session for training.json's history: when, where, how long, on what."""
+    return {"date": datetime.date.today().isoformat(), "cpu": cpu_name(), "threads": plan.threads,
+            "architecture": record.architecture, "minutes": round(record.seconds / 60, 1),
+            "steps": record.history[-1]["step"] if record.history else 0, "data_sha256": record.data_sha256,
+            "status": record.status, "best_val_iou": record.best_val_iou, "history": record.history}
+
+
+def build_default_model(work: Path, plan: DefaultModelPlan, out: Path = BUNDLE_DIR,
+                        mirrors: dict[str, Path] | None = None, teacher: Path | None = None) -> dict:
     """Train (or reuse) the run, score it and the white-distance baseline on held-out scenes, write the ONNX
-    (fp16 when fp32 would exceed MAX_BYTES), half-precision weights to fine-tune from, and training.json into
-    out; returns the recorded summary."""
-    record = trained_run(work, plan)
+    (fp16 when fp32 would exceed MAX_BYTES), half-precision weights to fine-tune from, and training.json (with
+    every earlier session's record) into out; returns the recorded summary."""
+    earlier = json.loads((out / "training.json").read_text()).get("sessions", []) \
+        if (out / "training.json").is_file() else []
+    record = trained_run(work, plan, mirrors, teacher)
     run = work / "run"
     report = evaluate_run(run, base=None, data=work / "heldout", out=work / "heldout-eval")
     target = out / ONNX_NAME
@@ -80,6 +138,7 @@ def build_default_model(work: Path, plan: DefaultModelPlan, out: Path = BUNDLE_D
         "sha256": sources.sha256_of(target),
         "training": {"status": record.status, "minutes": round(record.seconds / 60, 1), "best_epoch": record.best_epoch,
                      "best_val_iou": record.best_val_iou, "history": record.history},
+        "sessions": [*earlier, session_record(record, plan)],
         "heldout": {name: result["overall"] for name, result in report["summary"].items()},
         "heldout_by_category": {name: {c: v["iou"] for c, v in result["by_category"].items()}
                                 for name, result in report["summary"].items()},

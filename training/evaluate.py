@@ -23,7 +23,6 @@ from training.images import load_image, load_mask
 from training.studio import object_mask
 
 CANDIDATE, BASE, BASELINE = "candidate", "base", "white-distance baseline"
-METRICS = ("iou", "dice", "boundary_f", "mae")
 ONNX_NAME = "model.onnx"
 EVALUATION = "evaluation.json"
 SHEET_ROWS = 12
@@ -33,19 +32,6 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 
 class ExportError(RuntimeError):
     """An ONNX export that does not reproduce PyTorch."""
-
-
-def dice(alpha: np.ndarray, truth: np.ndarray) -> float:
-    """Dice coefficient of the masks thresholded at one half."""
-    a, t = alpha > metrics.LEVEL, truth > metrics.LEVEL
-    total = np.count_nonzero(a) + np.count_nonzero(t)
-    return float(2 * np.count_nonzero(a & t) / total) if total else 1.0
-
-
-def scores(alpha: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """All metrics of one predicted mask."""
-    return {"iou": metrics.iou(alpha, truth), "dice": dice(alpha, truth),
-            "boundary_f": metrics.boundary_f(alpha, truth), "mae": metrics.mae(alpha, truth)}
 
 
 def candidate_metadata(run_dir: Path) -> store.ModelMetadata:
@@ -96,7 +82,7 @@ def score_items(root: Path, items: list[Item], predictors: dict[str, Predictor])
         image, truth = load_image(root / item.image).rgb, load_mask(root / item.mask)
         row = {"id": item.id, "category": item.category}
         for name, predict in predictors.items():
-            row[name] = scores(predict(image), truth)
+            row[name] = metrics.scores(predict(image), truth)
         rows.append(row)
     return rows
 
@@ -106,7 +92,7 @@ def summarize(rows: list[dict], names: list[str]) -> dict:
     categories = sorted({row["category"] for row in rows})
 
     def means(subset: list[dict], name: str) -> dict[str, float]:
-        return {m: float(np.mean([row[name][m] for row in subset])) for m in METRICS} | {"n": len(subset)}
+        return {m: float(np.mean([row[name][m] for row in subset])) for m in metrics.SCORES} | {"n": len(subset)}
 
     return {name: {"overall": means(rows, name),
                    "by_category": {c: means([r for r in rows if r["category"] == c], name) for c in categories}}

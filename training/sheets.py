@@ -36,6 +36,17 @@ def overlay(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return cv2.drawContours(np.ascontiguousarray(tinted), contours, -1, EDGE, thickness)
 
 
+def on_checkerboard(rgba: np.ndarray, square: int | None = None) -> np.ndarray:
+    """An RGBA cut-out composited over a light-grey checkerboard (squares of 1/40 of the longer side), as image
+    editors show transparency: holes and leftover background both show."""
+    height, width = rgba.shape[:2]
+    square = square or max(4, max(height, width) // 40)
+    rows, columns = np.indices((height, width)) // square
+    board = np.where(((rows + columns) % 2 == 0)[..., None], 255.0, 204.0)
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    return (rgba[..., :3] * alpha + board * (1.0 - alpha) + 0.5).astype(np.uint8)
+
+
 def captioned(tiles: Sequence[np.ndarray], caption: str) -> np.ndarray:
     """Tiles side by side above a one-line caption."""
     row = np.hstack(list(tiles))

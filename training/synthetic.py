@@ -377,19 +377,14 @@ def make_scene(seed: int, size: int = 1024, kind: str | None = None, reflection:
         parts = _glass(parts, rng)
     ss = int(np.clip(8192 // size, 1, 4))
     premul, alpha = _render(parts, size, size, ss)
-    backdrop = _backdrop(size, size, kind, rng) * (1.0 - _shadows(alpha, floor, float(size), rng))[..., None]
-    clutter = _clutter(alpha, floor, float(size), rng)
-    backdrop = backdrop * (1.0 - clutter * rng.uniform(0.5, 0.8))[..., None]
     glossy_floor = np.random.default_rng((seed, 1))
-    if reflection and glossy_floor.random() < 0.5:
-        mirrored, mirrored_alpha = _reflection(premul, alpha, floor, float(size), glossy_floor)
-        backdrop = mirrored + (1.0 - mirrored_alpha[..., None]) * backdrop
-    composite = premul + (1.0 - alpha[..., None]) * backdrop
+    image, clutter = stage(premul, alpha, floor, kind, rng,
+                           glossy_floor if reflection and glossy_floor.random() < 0.5 else None)
     foreground = np.where(alpha[..., None] > 0, premul / np.maximum(alpha[..., None], 1e-6), 0.0).astype(
         np.float32
     )
     return Scene(
-        image=_camera_noise(composite, rng),
+        image=image,
         alpha=alpha,
         kind=kind,
         foreground=foreground,
@@ -397,6 +392,23 @@ def make_scene(seed: int, size: int = 1024, kind: str | None = None, reflection:
         floor=floor,
         clutter=clutter,
     )
+
+
+def stage(premul: np.ndarray, alpha: np.ndarray, floor: int, kind: str, rng: np.random.Generator,
+          reflection: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Photograph a product (premultiplied float RGB and alpha, square) standing on `floor` in the studio: a sweep
+    backdrop ('white' ones are brighter), contact and cast shadows, floor dust, a glossy-floor reflection when a
+    generator for it is given, sensor noise and a JPEG round trip. The photo (RGB uint8) and the dust's coverage."""
+    size = float(alpha.shape[0])
+    backdrop = _backdrop(alpha.shape[1], alpha.shape[0], kind, rng)  # drawn first: the seed decides it first
+    backdrop = backdrop * (1.0 - _shadows(alpha, floor, size, rng))[..., None]
+    clutter = _clutter(alpha, floor, size, rng)
+    backdrop = backdrop * (1.0 - clutter * rng.uniform(0.5, 0.8))[..., None]
+    if reflection is not None:
+        mirrored, mirrored_alpha = _reflection(premul, alpha, floor, size, reflection)
+        backdrop = mirrored + (1.0 - mirrored_alpha[..., None]) * backdrop
+    composite = premul + (1.0 - alpha[..., None]) * backdrop
+    return _camera_noise(composite, rng), clutter
 
 
 def _blobs(

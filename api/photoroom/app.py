@@ -29,6 +29,7 @@ from api.processor import Rendered, image_response
 T = TypeVar("T")
 logger = logging.getLogger("cutout.photoroom")
 SEGMENT, EDIT = "photoroom-segment", "photoroom-edit"
+UNCERTAINTY_HEADER = "x-uncertainty-score"
 ERROR_TYPES = {400: "invalid_parameter", 413: "image_too_large", 415: "unsupported_image_format",
                422: "invalid_image", 503: "model_unavailable"}
 
@@ -43,13 +44,19 @@ def edit_error(status: int, message: str, _kind: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message}}, status_code=status)
 
 
+def photoroom_headers(rendered: Rendered) -> dict[str, str]:
+    """Our headers plus PhotoRoom's x-uncertainty-score (0 = sure, 1 = unsure; -1 when no model ran)."""
+    uncertainty = -1.0 if rendered.confidence is None else 1.0 - rendered.confidence
+    return {**rendered.headers(), UNCERTAINTY_HEADER: f"{uncertainty:.3f}"}
+
+
 def segment_response(rendered: Rendered, request: Request) -> Response:
     """The image, or PhotoRoom's {"base64img": ...} when the client accepts only JSON."""
     accept = request.headers.get("accept", "")
     if "application/json" in accept and "image/" not in accept:
         return JSONResponse({"base64img": base64.b64encode(rendered.body).decode("ascii")},
-                            headers={"X-Model-Tag": rendered.model_tag})
-    return image_response(rendered)
+                            headers=photoroom_headers(rendered))
+    return image_response(rendered, photoroom_headers(rendered))
 
 
 async def form_fields(request: Request) -> Fields:
@@ -121,7 +128,7 @@ class PhotoRoomApi:
         data = await self.source(fields)
         processor = bentoml.get_current_service().processor
         rendered = await self.run(processor.render, data, job.recipe, EDIT, job.positioning.layout)
-        return image_response(rendered)
+        return image_response(rendered, photoroom_headers(rendered))
 
     async def source(self, fields: Fields) -> bytes:
         """The image: an uploaded imageFile, or imageUrl fetched under the URL policy."""

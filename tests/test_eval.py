@@ -1,0 +1,89 @@
+"""`cutout eval` on a tiny set with known truth: exact scores, every photo on the contact sheet, clean errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.server import BIN, cutout_cli, start_server
+from tests.tiny_model import build_tiny_birefnet, product_photo
+from training import photo_eval, sheets
+
+SIZE = 64
+BOX = (16, 16, 48, 48)  # the product the tiny model cuts out exactly: 32 x 32 = 1024 pixels
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval-store")
+    cutout_cli("models", "import", str(build_tiny_birefnet(root / "m.onnx", size=SIZE)),
+               env={**os.environ, "BENTOML_HOME": str(root / "bentoml")})
+    return root / "bentoml"
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """Three studio photos: one whose truth is the product (IoU 1), one whose truth is its top half (IoU 1/2),
+    one without truth; kinds from SOURCES.tsv."""
+    folder = tmp_path / "photos"
+    (folder / "gt").mkdir(parents=True)
+    for name in ("exact.png", "half.png", "unmasked.png"):
+        Image.fromarray(product_photo(SIZE, SIZE, box=BOX)).save(folder / name)
+    truth = np.zeros((SIZE, SIZE), np.uint8)
+    truth[16:48, 16:48] = 255
+    cv2.imwrite(str(folder / "gt" / "exact.png"), truth)
+    truth[32:48] = 0
+    cv2.imwrite(str(folder / "gt" / "half.png"), truth)
+    (folder / "SOURCES.tsv").write_text("file\tkind\nexact.png\tstudio\nhalf.png\tstudio\nunmasked.png\tother\n")
+    return folder
+
+
+def test_eval_gives_exact_scores_and_shows_every_photo(home: Path, photos: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "BENTOML_HOME": str(home)}
+    out = tmp_path / "out"
+    printed = cutout_cli("eval", str(photos), "--out", str(out), "--mask", "raw", env=env)
+    report = json.loads((out / photo_eval.REPORT_JSON).read_text())
+    rows = {row["name"]: row for row in report["rows"]}
+    assert set(rows) == {"exact.png", "half.png", "unmasked.png"}, "the truth folder is not a photo"
+    assert rows["exact.png"]["scores"] == {"iou": 1.0, "dice": 1.0, "boundary_f": 1.0, "mae": 0.0}
+    half = rows["half.png"]["scores"]
+    assert half["iou"] == 0.5 and half["dice"] == pytest.approx(2 / 3) and half["mae"] == 512 / SIZE**2
+    assert "scores" not in rows["unmasked.png"] and rows["unmasked.png"]["kind"] == "other"
+    summary = report["summary"]
+    assert summary["with_truth"] == 2 and summary["overall"]["iou"] == 0.75
+    assert summary["by_kind"] == {"studio": summary["overall"]}
+    assert summary["below_review_iou"] == 1 and summary["confidence_auc"] is not None
+    assert "| **overall** | 0.750 |" in printed and "| half.png | studio |" in (out / photo_eval.REPORT_MD).read_text()
+    sheet = cv2.imread(str(out / photo_eval.SHEET))
+    assert sheet.shape[:2] == (2 * (sheets.TILE + sheets.CAPTION), 2 * 3 * sheets.TILE), "3 photos, 2 per row"
+
+
+def test_eval_through_a_running_service_gives_the_same_scores(home: Path, photos: Path, tmp_path: Path) -> None:
+    server = start_server(home, tmp_path / "server.log")
+    try:
+        served = photo_eval.evaluate_photos(photo_eval.find_photos(photos),
+                                            photo_eval.server_cutter(server.url, None, "raw"), tmp_path / "served")
+    finally:
+        server.stop()
+    assert served["summary"]["overall"]["iou"] == 0.75 and served["models"][0].startswith("birefnet:")
+
+
+def test_a_broken_photo_is_recorded_and_bad_arguments_exit_2(home: Path, photos: Path, tmp_path: Path) -> None:
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    env = {**os.environ, "BENTOML_HOME": str(home)}
+    cutout_cli("eval", str(photos), "--out", str(tmp_path / "out"), env=env)
+    rows = {row["name"]: row for row in json.loads((tmp_path / "out" / photo_eval.REPORT_JSON).read_text())["rows"]}
+    assert "error" in rows["broken.jpg"] and rows["exact.png"]["scores"]["iou"] > 0.9
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (["eval", str(empty)], ["eval", str(photos), "--server", "http://x", "--model", "birefnet:x"],
+                 ["eval", str(photos), "--server", "http://127.0.0.1:9"]):
+        done = subprocess.run([str(BIN / "cutout"), *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
