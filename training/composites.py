@@ -8,28 +8,28 @@ booth's. Cut-outs whose mask the teacher was unsure of are skipped.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
-from pathlib import Path
 from tqdm import tqdm
 
 from postprocess.confidence import cutout_confidence
 from training.dataset import DatasetIndex, Item, read_index, write_index
 from training.images import load_image, load_mask, save_mask, save_rgb
 from training.synthetic import stage
+from training.teacher import MIN_CONFIDENCE
 
-MIN_CONFIDENCE = 0.6  # cut-outs below this (their mask is doubtful) are not used
 WHITE_CHANCE = 0.3  # share of composites whose object is made near-white, on a white sweep
 
 
-def cutouts(roots: list[Path]) -> list[tuple[Path, Item]]:
-    """Every (dataset root, item) whose mask is confident and not tiny, to cut real objects from."""
+def cutouts(root: Path) -> list[Item]:
+    """The items of a dataset folder whose mask is confident and neither tiny nor the whole frame."""
     chosen = []
-    for root in roots:
-        for item in read_index(root).items:
-            mask = load_mask(root / item.mask)
-            if cutout_confidence(mask) >= MIN_CONFIDENCE and 0.02 < float((mask > 0.5).mean()) < 0.9:
-                chosen.append((root, item))
+    for item in read_index(root).items:
+        mask = load_mask(root / item.mask)
+        if cutout_confidence(mask) >= MIN_CONFIDENCE and 0.02 < float((mask > 0.5).mean()) < 0.9:
+            chosen.append(item)
     return chosen
 
 
@@ -71,14 +71,16 @@ def studio_composite(rgb: np.ndarray, alpha: np.ndarray, size: int, rng: np.rand
 
 
 def write_composites(roots: list[Path], out: Path, count: int, size: int, seed: int = 0) -> DatasetIndex:
-    """COUNT studio composites of the confident cut-outs found in the dataset folders ROOTS, into OUT."""
-    sources = cutouts(roots)
+    """COUNT studio composites of the confident cut-outs found in the dataset folders ROOTS, into OUT: a folder is
+    picked uniformly, then one of its cut-outs (so a small set of products is not drowned by a large one)."""
+    sources = [(root, found) for root in roots if (found := cutouts(root))]
     if not sources:
         raise ValueError(f"no confident cut-outs in {', '.join(map(str, roots))}")
     rng = np.random.default_rng(seed)
     items = []
     for index in tqdm(range(count), desc=f"composites -> {out.name}", unit="photo"):
-        root, item = sources[int(rng.integers(len(sources)))]
+        root, found = sources[int(rng.integers(len(sources)))]
+        item = found[int(rng.integers(len(found)))]
         image, alpha = studio_composite(load_image(root / item.image).rgb, load_mask(root / item.mask), size, rng)
         name = f"c{seed}-{index:05d}"
         save_rgb(out / "images" / f"{name}.jpg", image)

@@ -24,7 +24,7 @@ from training.finetune import RUN_FILE, FinetuneConfig, RunRecord, best_model, r
 from training.models import load_start, save_weights
 from training.real_sources import extract_source, manifest
 from training.scene_dataset import write_scene_dataset
-from training.teacher import Teacher, label_missing
+from training.teacher import Teacher, keep_confident, label_missing
 
 BUNDLE_DIR = Path(__file__).resolve().parent.parent / "runners" / "default_model"
 TRAIN_SEED = 0
@@ -41,6 +41,7 @@ class DefaultModelPlan(BaseModel):
     start: Literal["bundled", "scratch"] = "bundled"
     train_scenes: int = 1500
     heldout_scenes: int = 300
+    heldout_size: int = 320  # the held-out test of every bundled model so far: 300 scenes of 320 px, seed 1
     scene_size: int = 384
     real_sources: tuple[str, ...] = ("ccp", "grocery", "grocery-iconic")
     composites: int = 2000
@@ -63,12 +64,14 @@ def prepare_data(data: Path, plan: DefaultModelPlan, mirrors: dict[str, Path], t
         if not (data / name / INDEX_FILE).is_file():
             if name not in mirrors:
                 raise ValueError(f"source {name} needs a copy of {manifest()[name].repo}: pass --mirror {name}=PATH")
-            extract_source(name, mirrors[name], data / name)
-        if manifest()[name].masks == "teacher" and any(not (data / name / item.mask).is_file()
-                                                      for item in read_index(data / name).items):
-            if teacher is None:
-                raise ValueError(f"source {name} has no human masks: pass --teacher ISNET.onnx (see the model card)")
-            label_missing(data / name, Teacher(teacher, plan.threads))
+            extract_source(name, manifest()[name], mirrors[name], data / name)
+        if manifest()[name].masks == "teacher":
+            if any(not (data / name / item.mask).is_file() for item in read_index(data / name).items):
+                if teacher is None:
+                    raise ValueError(f"source {name} has no human masks: pass --teacher ISNET.onnx (see the model "
+                                     "card)")
+                label_missing(data / name, Teacher(teacher, plan.threads))
+            keep_confident(data / name)
     if not (data / "composites" / INDEX_FILE).is_file():
         write_composites([data / name for name in plan.real_sources], data / "composites", plan.composites,
                          plan.composite_size)
@@ -82,7 +85,7 @@ def trained_run(work: Path, plan: DefaultModelPlan, mirrors: dict[str, Path] | N
     data, heldout, run = work / "data", work / "heldout", work / "run"
     prepare_data(data, plan, mirrors or {}, teacher)
     if not (heldout / INDEX_FILE).is_file():
-        write_scene_dataset(heldout, plan.heldout_scenes, plan.scene_size, HELDOUT_SEED)
+        write_scene_dataset(heldout, plan.heldout_scenes, plan.heldout_size, HELDOUT_SEED)
     if not (run / RUN_FILE).is_file():
         config = FinetuneConfig(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, patience=plan.epochs,
                                 max_minutes=plan.minutes, threads=plan.threads, val_fraction=0.1,
@@ -111,13 +114,28 @@ def session_record(record: RunRecord, plan: DefaultModelPlan) -> dict:
             "status": record.status, "best_val_iou": record.best_val_iou, "history": record.history}
 
 
+def earlier_sessions(path: Path) -> list[dict]:
+    """The training sessions recorded in a bundled training.json (a record from before sessions were kept counts
+    as one session, with what it recorded)."""
+    if not path.is_file():
+        return []
+    recorded = json.loads(path.read_text())
+    if "sessions" in recorded:
+        return recorded["sessions"]
+    training = recorded.get("training", {})
+    history = training.get("history", [])
+    return [{"date": None, "cpu": None, "threads": None, "architecture": recorded.get("architecture"),
+             "minutes": training.get("minutes"), "steps": history[-1]["step"] if history else None,
+             "data_sha256": None, "data": "generated studio scenes", "status": training.get("status"),
+             "best_val_iou": training.get("best_val_iou"), "history": history}]
+
+
 def build_default_model(work: Path, plan: DefaultModelPlan, out: Path = BUNDLE_DIR,
                         mirrors: dict[str, Path] | None = None, teacher: Path | None = None) -> dict:
     """Train (or reuse) the run, score it and the white-distance baseline on held-out scenes, write the ONNX
     (fp16 when fp32 would exceed MAX_BYTES), half-precision weights to fine-tune from, and training.json (with
     every earlier session's record) into out; returns the recorded summary."""
-    earlier = json.loads((out / "training.json").read_text()).get("sessions", []) \
-        if (out / "training.json").is_file() else []
+    earlier = earlier_sessions(out / "training.json")
     record = trained_run(work, plan, mirrors, teacher)
     run = work / "run"
     report = evaluate_run(run, base=None, data=work / "heldout", out=work / "heldout-eval")

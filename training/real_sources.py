@@ -59,8 +59,13 @@ class SourceError(ValueError):
 
 @cache
 def manifest() -> dict[str, RealSource]:
-    """Every source of training/data/sources.yaml, checked against the evaluation-only list."""
-    sources = {name: RealSource.model_validate(body) for name, body in yaml.safe_load(MANIFEST.read_text()).items()}
+    """Every source of training/data/sources.yaml."""
+    return load_manifest(MANIFEST)
+
+
+def load_manifest(path: Path) -> dict[str, RealSource]:
+    """The sources a manifest file names, checked against the evaluation-only list."""
+    sources = {name: RealSource.model_validate(body) for name, body in yaml.safe_load(path.read_text()).items()}
     for name, source in sources.items():
         repo = source.repo.lower()
         if repo in EVALUATION_REPOS or any(word in repo for word in EVALUATION_NAMES):
@@ -104,10 +109,9 @@ def _rgb(data: bytes, path: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def extract_source(name: str, mirror: Path, out: Path) -> DatasetIndex:
-    """Write source NAME (read from the repository copy MIRROR) into the dataset folder OUT; masks of teacher
-    sources are left to training/teacher.py."""
-    source = manifest()[name]
+def extract_source(name: str, source: RealSource, mirror: Path, out: Path) -> DatasetIndex:
+    """Write SOURCE (read from the repository copy MIRROR) into the dataset folder OUT, its items named after NAME;
+    masks of teacher sources are left to training/teacher.py."""
     _git(mirror, "cat-file", "-e", f"{source.commit}^{{commit}}")
     items = []
     for item_id, image_path, mask_path in tqdm(_paths(source, mirror), desc=name, unit="photo"):

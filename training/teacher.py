@@ -16,10 +16,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from training.dataset import read_index
-from training.images import load_image, save_mask
+from postprocess.confidence import cutout_confidence
+from training.dataset import DatasetIndex, read_index, write_index
+from training.images import load_image, load_mask, save_mask
 
 TEACHER_SIZE = 1024
+MIN_CONFIDENCE = 0.6  # teacher masks below this are not taught
 INPUT, OUTPUT = "input", "output"
 
 
@@ -44,6 +46,22 @@ class Teacher:
         batch = ((square - 128.0) / 256.0).transpose(2, 0, 1)[None]
         (output,) = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(batch)})
         return np.clip(cv2.resize(output[0, 0], (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+
+
+def keep_confident(root: Path, min_confidence: float = MIN_CONFIDENCE) -> int:
+    """Drop the items whose teacher mask shows no clear subject (a shelf of fruit, a blurred aisle) from the dataset
+    folder's index, recording them as rejected with their confidence: taught as they are, such labels would train the
+    model to cut out nothing. Returns how many are kept."""
+    index = read_index(root)
+    kept, rejected = [], list(index.rejected)
+    for item in index.items:
+        confidence = cutout_confidence(load_mask(root / item.mask))
+        if confidence >= min_confidence:
+            kept.append(item)
+        else:
+            rejected.append({"id": item.id, "reason": f"teacher mask confidence {confidence:.2f}"})
+    write_index(root, DatasetIndex(kept, index.source, rejected))
+    return len(kept)
 
 
 def label_missing(root: Path, teacher: Teacher) -> int:
