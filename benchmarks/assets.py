@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from runners.convert import WEIGHTS_FILE
+from runners.checkpoints import WEIGHTS_FILE
 from runners.store import ModelMetadata
 
 CACHE_ENV = "CUTOUT_BENCH_CACHE"
@@ -34,10 +34,10 @@ def cache_dir() -> Path:
 
 
 def studio_jpeg(size: int) -> Path:
-    """A synthetic size x size studio product shot (training.synthetic, matte box on a white sweep), JPEG q92."""
+    """A synthetic size x size studio product shot (scenes.synthetic, matte box on a white sweep), JPEG q92."""
     path = cache_dir() / f"studio-{size}-s{PHOTO_SEED}.jpg"
     if not path.exists():
-        from training.synthetic import make_scene
+        from scenes.synthetic import make_scene
 
         buffer = io.BytesIO()
         Image.fromarray(make_scene(PHOTO_SEED, size, kind="matte").image).save(buffer, "JPEG", quality=92)

@@ -29,10 +29,10 @@ from runners.backends import available
 from runners.backends.accuracy import Agreement, agreement
 from runners.backends.cache import CACHE_ENV
 from runners.birefnet.config import VARIANTS
-from runners.convert import WEIGHTS_FILE
+from runners.checkpoints import WEIGHTS_FILE
 from runners.preprocess import to_tensor
 from runners.store import ModelMetadata
-from training.synthetic import KINDS, make_scene
+from scenes.synthetic import KINDS, make_scene
 
 STAGES = ("decode", "preprocess", "model", "mask refine", "compose", "encode")
 SECOND_SCENE = (3, "white")

@@ -27,7 +27,7 @@ def nncf_installed() -> bool:
 
 def calibration_batches(metadata: ModelMetadata) -> list[np.ndarray]:
     """Normalised single-image batches of generated studio scenes, cycling through the product kinds."""
-    from training.synthetic import KINDS, make_scene
+    from scenes.synthetic import KINDS, make_scene
 
     size = metadata.input_size
     kinds = [KINDS[index % len(KINDS)] for index in range(len(CALIBRATION_SEEDS))]

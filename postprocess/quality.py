@@ -22,7 +22,7 @@ from postprocess.params import BrandingParams, LayoutParams, MaskParams, ShadowP
 from postprocess.pipeline import compose, cutout, refine_alpha, render_template
 from postprocess.refine import guided_upsample, upsample, working_grid
 from postprocess.white_on_white import refine_white_on_white
-from training.synthetic import Scene, degrade_mask, make_scene, model_output
+from scenes.synthetic import Scene, degrade_mask, make_scene, model_output
 
 CATEGORIES = ("dark", "metallic", "white", "thin", "transparent")
 STEPS = ("a resize+threshold", "b +guided refine", "c +cleanup", "d +white-on-white", "e +decontaminate")

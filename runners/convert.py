@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from runners.checkpoints import WEIGHTS_FILE
+
 if TYPE_CHECKING:
     from runners.patch_order_check import PatchOrderDecision
 
-CHECKPOINT_SUFFIXES = frozenset({".pth", ".pt", ".bin", ".safetensors"})
-SNAPSHOT_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-WEIGHTS_FILE = "weights.safetensors"
 DEFAULT_SIZE = 1024
 PatchOrderChoice = Literal["auto", "old", "new"]
 
@@ -35,13 +34,6 @@ class Converted:
     size: int
     max_abs_diff: float
     patch_order: PatchOrderDecision
-
-
-def is_checkpoint(path: Path) -> bool:
-    """A PyTorch weights file, or a snapshot folder with weights and no ready ONNX export."""
-    if path.is_file():
-        return path.suffix.lower() in CHECKPOINT_SUFFIXES
-    return any((path / name).is_file() for name in SNAPSHOT_WEIGHTS) and not any(path.rglob("*.onnx"))
 
 
 def convert_checkpoint(path: Path, workdir: Path, variant: str | None = None, size: int | None = None,

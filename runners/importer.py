@@ -9,6 +9,7 @@ from pathlib import Path
 import onnx
 
 from runners import convert, sources, store
+from runners.checkpoints import WEIGHTS_FILE, is_checkpoint
 
 VARIANT_HINTS = {"lite": "lite", "general": "general", "pvt": "pvt_v2_b2", "portrait": "portrait", "matting": "matting"}
 
@@ -87,7 +88,7 @@ def import_model(
 ) -> str:
     """Register SOURCE as a new `birefnet` version; promote it when asked or when nothing is served yet."""
     local = sources.resolve(source, expected_sha256)
-    if convert.is_checkpoint(local):
+    if is_checkpoint(local):
         tag = import_checkpoint(local, source, variant=variant, size=size, fp16=fp16, patch_order=patch_order)
     else:
         if patch_order != "auto":
@@ -118,7 +119,7 @@ def import_checkpoint(path: Path, source: str, variant: str | None, size: int | 
             patch_order=converted.patch_order.order,
             patch_order_check=converted.patch_order.record(),
         )
-        files = {store.ONNX_FILE: converted.onnx_path, convert.WEIGHTS_FILE: converted.weights_path}
+        files = {store.ONNX_FILE: converted.onnx_path, WEIGHTS_FILE: converted.weights_path}
         return store.register(files, metadata, labels={"origin": "checkpoint"})
 
 

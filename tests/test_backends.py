@@ -19,8 +19,8 @@ from runners.backends.accuracy import agreement
 from runners.backends.cpu import has_native_bf16
 from runners.birefnet import VARIANTS, BiRefNet, DeformableConv2d, export_onnx
 from runners.birefnet.export import random_batch
-from runners.cli import BUNDLED_DEFAULT
-from runners.convert import WEIGHTS_FILE
+from runners.bundled import BUNDLED_DEFAULT
+from runners.checkpoints import WEIGHTS_FILE
 from runners.importer import inspect_onnx
 from runners.birefnet.deform_native import with_native_deform
 from runners.inference import OnnxSegmenter

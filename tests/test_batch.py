@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runners.batch import Outcome, run_batch
+from commands.folder import Outcome, run_batch
 from tests.server import BIN, cutout_cli, start_server
 from tests.tiny_model import build_tiny_birefnet, product_photo
 

@@ -19,7 +19,7 @@ from PIL import Image
 from runners import importer, store
 from postprocess.resample import resize
 from runners.birefnet import VARIANTS, BiRefNet, check_onnx_parity, export_onnx
-from runners.convert import WEIGHTS_FILE
+from runners.checkpoints import WEIGHTS_FILE
 from runners.inference import OnnxSegmenter
 from runners.preprocess import to_tensor
 from tests.birefnet.conftest import TINY, randomize

@@ -1,5 +1,5 @@
 """Product-like training photos made from real cut-outs: a real object (a photo and its mask) stood on a generated
-studio sweep with contact and cast shadows, floor dust and sometimes a glossy-floor reflection (training.synthetic's
+studio sweep with contact and cast shadows, floor dust and sometimes a glossy-floor reflection (scenes.synthetic's
 own studio), often made near-white for white-on-white shots. The truth is the cut-out's mask, exactly.
 
 Real objects bring what generated ones lack (printed labels, logos, fabric, real shading); the studio is the
@@ -17,7 +17,7 @@ from tqdm import tqdm
 from postprocess.confidence import cutout_confidence
 from training.dataset import DatasetIndex, Item, read_index, write_index
 from training.images import load_image, load_mask, save_mask, save_rgb
-from training.synthetic import stage
+from scenes.synthetic import stage
 from training.teacher import MIN_CONFIDENCE
 
 WHITE_CHANCE = 0.3  # share of composites whose object is made near-white, on a white sweep

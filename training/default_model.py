@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from runners import sources
-from runners.convert import WEIGHTS_FILE
+from runners.checkpoints import WEIGHTS_FILE
 from training.augment import AugmentConfig
 from training.composites import write_composites
 from training.dataset import INDEX_FILE, merge_indexes, read_index

@@ -13,7 +13,7 @@ import numpy as np
 from postprocess.params import LayoutParams, ShadowParams
 from postprocess.pipeline import compose, load_template, render_template
 from training.images import save_rgb
-from training.synthetic import KINDS, make_scene
+from scenes.synthetic import KINDS, make_scene
 
 BRANDS = ("sony", "canon", "nikon", "fuji", "leica", "sigma", "tamron", "rode")
 TEMPLATES = ("shop-default", "sale-banner", "light-top", None)

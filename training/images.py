@@ -14,10 +14,11 @@ NO_PIXEL_LIMIT = 1 << 40
 
 
 def list_images(root: Path) -> list[Path]:
-    """Every JPEG/PNG/WebP file below root (hidden files skipped), sorted."""
+    """Every JPEG/PNG/WebP file below root (by suffix, case-insensitive; hidden files and folders skipped), sorted."""
     return sorted(
         path for path in root.rglob("*")
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
     )
 
 

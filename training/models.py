@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from runners import store
 from runners.birefnet import VARIANTS, BiRefNet, build_from_weights, infer_variant, load_state_dict
 from runners.birefnet.spec import SPEC, Architecture, parse_spec
-from runners.convert import WEIGHTS_FILE
+from runners.checkpoints import WEIGHTS_FILE
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from api.errors import ApiError
 from api.processor import CONFIDENCE_HEADER
 from api.recipe import RAW_MASK, customised, load_preset
 from postprocess.metrics import SCORES, scores
-from runners.batch import find_inputs, local_renderer
+from api.local import local_renderer
 from training import sheets
+from training.images import list_images
 from training.images import load_mask
 
 SOURCES = "SOURCES.tsv"
@@ -84,7 +85,7 @@ def find_photos(images: Path, truth: Path | None = None) -> list[Photo]:
     masks = {path.stem: path for path in truth.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES} \
         if truth.is_dir() else {}
     photos = []
-    for path in find_inputs(images):
+    for path in list_images(images):
         if truth in path.parents:
             continue
         name = str(path.relative_to(images))

@@ -12,7 +12,7 @@ import torch
 
 from runners import sources, store
 from runners.birefnet import check_onnx_parity, export_onnx
-from runners.convert import WEIGHTS_FILE
+from runners.checkpoints import WEIGHTS_FILE
 from training.dataset import read_index
 from training.evaluate import (BASE, CANDIDATE, ONNX_NAME, candidate_onnx, evaluate_run, read_evaluation,
                                score_items, store_predictor)

@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from training.dataset import DatasetIndex, Item, write_index
 from training.images import save_mask, save_rgb
-from training.synthetic import make_scene
+from scenes.synthetic import make_scene
 
 SEED_STRIDE = 1_000_003
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from runners.backends.base import BackendError, BackendName, Precision
 from runners.backends.device import DEVICE_ENV, wanted_device
-from runners.convert import WEIGHTS_FILE
+from runners.checkpoints import WEIGHTS_FILE
 
 if TYPE_CHECKING:
     from runners.store import ModelMetadata

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from runners.convert import SNAPSHOT_WEIGHTS
+from runners.checkpoints import SNAPSHOT_WEIGHTS
 
 from .config import VARIANTS, BiRefNetConfig
 from .model import BiRefNet

@@ -7,7 +7,7 @@ import pytest
 
 from postprocess.params import LayoutParams, MaskParams, ShadowParams
 from postprocess.pipeline import compose, cutout
-from training.synthetic import degrade_mask, make_scene
+from scenes.synthetic import degrade_mask, make_scene
 
 
 def test_cutout_full_resolution_rgba_from_square_low_res_mask() -> None:

@@ -10,7 +10,7 @@ from postprocess import metrics, refine
 from postprocess.params import MaskParams
 from postprocess.refine import align_to_image, guided_coefficients, guided_upsample, upsample
 from tests.postprocess.helpers import leg_scene, model_mask
-from training.synthetic import degrade_mask, make_scene
+from scenes.synthetic import degrade_mask, make_scene
 
 P = MaskParams()
 

@@ -10,7 +10,7 @@ from postprocess.params import LayoutParams, MaskParams, ShadowParams
 from postprocess.pipeline import compose, cutout
 from postprocess.shadow import VISIBLE, blur, visible_part
 from tests.postprocess.helpers import rgba_rect
-from training.synthetic import degrade_mask, make_scene
+from scenes.synthetic import degrade_mask, make_scene
 
 LAYOUT = LayoutParams(padding="25%", background="FFFFFF")
 

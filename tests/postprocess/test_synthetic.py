@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from training.synthetic import KINDS, degrade_mask, make_scene, model_output
+from scenes.synthetic import KINDS, degrade_mask, make_scene, model_output
 
 
 def test_deterministic_for_a_seed() -> None:

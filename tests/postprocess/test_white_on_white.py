@@ -7,7 +7,7 @@ import numpy as np
 from postprocess import metrics
 from postprocess.params import MaskParams
 from postprocess.pipeline import refine_alpha
-from training.synthetic import degrade_mask, make_scene
+from scenes.synthetic import degrade_mask, make_scene
 
 
 def test_white_on_white_improves_iou_and_boundary() -> None:

@@ -9,7 +9,7 @@ from postprocess.layout import plan, subject_box
 from postprocess.params import LayoutParams, MaskParams, ShadowParams
 from postprocess.pipeline import compose, cutout, windowed_cutout
 from postprocess.window import Window, subject_window
-from training.synthetic import degrade_mask, make_scene
+from scenes.synthetic import degrade_mask, make_scene
 
 SIZE = 1200
 

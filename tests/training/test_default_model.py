@@ -12,11 +12,11 @@ import numpy as np
 
 from postprocess.metrics import iou
 from runners import importer, store
-from runners.cli import BUNDLED_DEFAULT
+from runners.bundled import BUNDLED_DEFAULT
 from runners.inference import OnnxSegmenter
 from tests.server import BIN
 from training.evaluate import baseline_predictor
-from training.synthetic import make_scene
+from scenes.synthetic import make_scene
 
 TRAINING_RECORD = BUNDLED_DEFAULT.parent / "training.json"
 FRESH_SEED = 900_000

@@ -11,7 +11,7 @@ import torch
 
 from runners import store
 from runners.birefnet import BiRefNet
-from runners.convert import WEIGHTS_FILE
+from runners.checkpoints import WEIGHTS_FILE
 from training.dataset import SegmentationDataset, read_index
 from training.evaluate import BASE, CANDIDATE, evaluate_run, store_predictor
 from training.finetune import FinetuneConfig, best_model, read_run, start_run, train, write_run
@@ -19,7 +19,7 @@ from training.losses import LossWeights, pixel_loss
 from training.models import load_start, parse_spec
 from training.promote import promote_run, register_model
 from training.scene_dataset import write_scene_dataset
-from training.synthetic import make_scene
+from scenes.synthetic import make_scene
 
 SPEC = "pvt_v2_b0@64/w4/d1"
 

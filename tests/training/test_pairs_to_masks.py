@@ -14,7 +14,7 @@ from postprocess.metrics import iou
 from tests.server import BIN
 from training.dataset import read_index
 from training.demo_pairs import read_truth, truth_alpha, write_demo_pairs
-from training.synthetic import KINDS
+from scenes.synthetic import KINDS
 from training.images import load_mask
 from training.pairing import name_key, name_score
 

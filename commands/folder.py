@@ -1,4 +1,4 @@
-"""`cutout batch`: a folder of photos through a preset, in-process or against a running service.
+"""Folders of photos through a preset, in-process or against a running service (`cutout batch`).
 
 Crash-safe by construction: each output is written to a temporary file and renamed into place, so an output
 that exists is complete; the manifest is an append-only JSON-lines file flushed per entry. A re-run skips what
@@ -22,14 +22,13 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from api.allocator import keep_freed_memory
-from api.codecs import FILE_SUFFIXES, IMAGE_SUFFIXES
+from api.codecs import FILE_SUFFIXES
 from api.errors import ApiError, internal_error
-from api.processor import CONFIDENCE_HEADER, Processor, Rendered
-from api.recipe import Recipe, load_preset
-from runners import store
+from api.local import local_renderer
+from api.processor import CONFIDENCE_HEADER
+from api.recipe import load_preset
 from runners.files import write_atomically
-from runners.inference import OnnxSegmenter
+from training.images import list_images
 
 MANIFEST = "manifest.jsonl"
 REVIEW = "review"
@@ -50,15 +49,6 @@ class Outcome:
 
 
 Process = Callable[[bytes], Outcome]
-
-
-def find_inputs(root: Path) -> list[Path]:
-    """Every image below ROOT (by suffix, case-insensitive), in a stable order, skipping hidden folders."""
-    return sorted(
-        path for path in root.rglob("*")
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
 
 
 def output_for(source: Path, input_root: Path, output_root: Path, fmt: str) -> Path:
@@ -91,23 +81,6 @@ class Manifest:
             handle.write(json.dumps(entry) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-
-
-def local_renderer(model_tag: str | None) -> Callable[[bytes, Recipe], Rendered]:
-    """Render recipes in this process (the promoted model, or MODEL_TAG) on the backend the runner would choose,
-    exactly as the service does; thread-safe (one model call at a time)."""
-    tag = store.serving_tag(model_tag)
-    segmenter = OnnxSegmenter(store.file_of(tag), store.metadata_of(tag))
-    info = {"tag": tag, "metadata": segmenter.metadata.model_dump()}
-    model_lock = threading.Lock()
-
-    def segment(images: list) -> list:
-        with model_lock:
-            return segmenter.predict(images)
-
-    keep_freed_memory()
-    processor = Processor(segment, lambda: info, max_pixels=400_000_000)
-    return lambda data, recipe: processor.render(data, recipe, "batch")
 
 
 def local_processor(preset: str, model_tag: str | None) -> Process:
@@ -161,7 +134,7 @@ def run_batch(input_root: Path, output_root: Path, preset: str, process: Process
     counts: Counter = Counter()
     counts_lock = threading.Lock()
     todo = []
-    for source in find_inputs(input_root):
+    for source in list_images(input_root):
         relative = str(source.relative_to(input_root))
         target = output_for(source, input_root, output_root, fmt)
         if target.exists():
