@@ -121,38 +121,54 @@ def server_processor(preset: str, server: str, api_key: str | None, attempts: in
     return process
 
 
-def run_batch(input_root: Path, output_root: Path, preset: str, process: Process, concurrency: int,
-              review_below: float | None = None) -> Counter:
-    """Process every input not yet done; returns counts of ok / failed / skipped (and review: results whose
-    confidence was below review_below, also copied into OUTPUT/review/)."""
-    fmt = load_preset(preset).format
-    output_root.mkdir(parents=True, exist_ok=True)
-    for stale in output_root.rglob(".*.part"):
-        stale.unlink()
-    manifest = Manifest(output_root / MANIFEST)
-    recorded = manifest.done()
-    counts: Counter = Counter()
-    counts_lock = threading.Lock()
-    todo = []
-    for source in list_images(input_root):
-        relative = str(source.relative_to(input_root))
-        target = output_for(source, input_root, output_root, fmt)
-        if target.exists():
-            counts["skipped"] += 1
-            if relative not in recorded:
-                manifest.append({"input": relative, "output": str(target.relative_to(output_root)),
-                                 "status": "ok", "recovered": True})
-            continue
-        todo.append((source, relative, target))
+class FolderJob:
+    """An input folder through a preset into an output folder: which photos are due (no output yet), and processing
+    one of them: output written atomically (its review copy first), one manifest line, counts kept."""
 
-    def one(source: Path, relative: str, target: Path) -> None:
+    def __init__(self, input_root: Path, output_root: Path, preset: str, process: Process,
+                 review_below: float | None = None) -> None:
+        self.input_root, self.output_root, self.preset = input_root, output_root, preset
+        self.process, self.review_below = process, review_below
+        self.format = load_preset(preset).format
+        output_root.mkdir(parents=True, exist_ok=True)
+        for stale in output_root.rglob(".*.part"):
+            stale.unlink()
+        self.manifest = Manifest(output_root / MANIFEST)
+        self.recorded = self.manifest.done()
+        self.counts: Counter = Counter()
+        self.lock = threading.Lock()
+
+    def inputs(self) -> list[Path]:
+        """The photos below the input folder, the output folder excluded when it lies inside it."""
+        return [path for path in list_images(self.input_root) if self.output_root not in path.parents]
+
+    def target(self, source: Path) -> Path:
+        return output_for(source, self.input_root, self.output_root, self.format)
+
+    def is_done(self, source: Path) -> bool:
+        """Whether its output exists; one found without a manifest line (a crash between the two) gets its line."""
+        target = self.target(source)
+        if not target.exists():
+            return False
+        relative = str(source.relative_to(self.input_root))
+        if relative not in self.recorded:
+            self.manifest.append({"input": relative, "output": str(target.relative_to(self.output_root)),
+                                  "status": "ok", "recovered": True})
+            self.recorded.add(relative)
+        return True
+
+    def run_one(self, source: Path) -> dict:
+        """Process one photo; its manifest entry (a failure is recorded there, never raised)."""
         started = time.monotonic()
-        entry = {"input": relative, "output": str(target.relative_to(output_root)), "preset": preset}
+        target = self.target(source)
+        relative = str(source.relative_to(self.input_root))
+        entry = {"input": relative, "output": str(target.relative_to(self.output_root)), "preset": self.preset}
         try:
-            outcome = process(source.read_bytes())
-            doubtful = review_below is not None and outcome.confidence is not None and outcome.confidence < review_below
+            outcome = self.process(source.read_bytes())
+            doubtful = (self.review_below is not None and outcome.confidence is not None
+                        and outcome.confidence < self.review_below)
             if doubtful:
-                write_atomically(output_root / REVIEW / target.relative_to(output_root), outcome.body)
+                write_atomically(self.output_root / REVIEW / target.relative_to(self.output_root), outcome.body)
             write_atomically(target, outcome.body)
             entry.update(status="ok", bytes=len(outcome.body), model=outcome.model_tag, confidence=outcome.confidence,
                          review=doubtful)
@@ -161,24 +177,38 @@ def run_batch(input_root: Path, output_root: Path, preset: str, process: Process
         except Exception as exc:  # noqa: BLE001 (a bug on one photo is that photo's error; the run goes on)
             entry.update(status="error", error=internal_error(exc))
         entry["seconds"] = round(time.monotonic() - started, 3)
-        manifest.append(entry)
-        with counts_lock:
-            counts["ok" if entry["status"] == "ok" else "failed"] += 1
-            counts["review"] += bool(entry.get("review"))
+        self.manifest.append(entry)
+        with self.lock:
+            if entry["status"] == "ok":
+                self.recorded.add(relative)
+            self.counts["ok" if entry["status"] == "ok" else "failed"] += 1
+            self.counts["review"] += bool(entry.get("review"))
+        return entry
 
+
+def run_batch(input_root: Path, output_root: Path, preset: str, process: Process, concurrency: int,
+              review_below: float | None = None) -> Counter:
+    """Process every input not yet done; returns counts of ok / failed / skipped (and review: results whose
+    confidence was below review_below, also copied into OUTPUT/review/)."""
+    job = FolderJob(input_root, output_root, preset, process, review_below)
+    todo = []
+    for source in job.inputs():
+        if job.is_done(source):
+            job.counts["skipped"] += 1
+        else:
+            todo.append(source)
     with tqdm(total=len(todo), unit="img", desc=f"batch {preset}", dynamic_ncols=True) as progress, \
             ThreadPoolExecutor(max_workers=concurrency) as pool:
         pending: set[Future] = set()
-        queue = iter(todo)
         try:
-            for job in queue:
-                pending.add(pool.submit(one, *job))
+            for source in todo:
+                pending.add(pool.submit(job.run_one, source))
                 if len(pending) >= concurrency * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
                         future.result()
                     progress.update(len(finished))
-                    progress.set_postfix(failed=counts["failed"])
+                    progress.set_postfix(failed=job.counts["failed"])
             for future in pending:
                 future.result()
                 progress.update(1)
@@ -186,4 +216,4 @@ def run_batch(input_root: Path, output_root: Path, preset: str, process: Process
             for future in pending:
                 future.cancel()
             raise
-    return counts
+    return job.counts
