@@ -32,9 +32,13 @@ from api.health import READY_PROBE_S, HealthEndpoint, process_stats, runner_read
 from api.photoroom import photoroom_app
 from api.processor import Processor, image_response
 from api.recipe import RAW_MASK, Recipe, customised, given, load_preset
+from api.startup import refuse_bad_configuration
 from api.uploads import refuse_url_uploads
 from postprocess import pipeline
-from runners.model_service import SETTINGS, BiRefNetRunner
+
+# Before the runner module reads the settings: a bad configuration stops `bentoml serve` here, in one line.
+refuse_bad_configuration()
+from runners.model_service import SETTINGS, BiRefNetRunner  # noqa: E402
 
 refuse_url_uploads()
 keep_freed_memory()  # on import: `bentoml serve` imports this file before it starts the workers that inherit it

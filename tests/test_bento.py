@@ -1,4 +1,5 @@
-"""The bento: `bentoml build` of this project, then serving the built bento (not the checkout) answers /process."""
+"""The bento: `bentoml build` of this project, then serving the built bento (not the checkout) answers /process and
+refuses a bad configuration as the checkout does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 from PIL import Image
 
 from tests.server import BIN, REPO, cutout_cli, start_server
+from tests.test_startup import leftovers, serve
 from tests.tiny_model import build_tiny_birefnet, product_photo
 
 
@@ -36,3 +38,9 @@ def test_built_bento_serves_process(tmp_path: Path) -> None:
         server.stop()
     assert response.status_code == 200, response.text
     assert Image.open(io.BytesIO(response.content)).size == (200, 200)
+
+    refused = serve(home, {"CUTOUT_AUTH": "on"}, target=tag)
+    assert refused.returncode == 2 and (refused.stdout + refused.stderr).strip().splitlines() == [
+        "cutout: cannot start: CUTOUT_AUTH=on but no API keys are configured: set CUTOUT_API_KEYS or "
+        "CUTOUT_API_KEYS_FILE (`cutout keys new`), or CUTOUT_AUTH=off for local development"]
+    assert not leftovers(home), "the built bento leaves no worker behind either"
