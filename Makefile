@@ -6,7 +6,7 @@ PORT ?= 8100
 STAMP := $(VENV)/.installed
 REALPHOTOS ?= ../shared/realphotos
 
-.PHONY: serve test venv ensure-model loadtest quality eval-real bench bench-gpu default-model clean
+.PHONY: serve test venv ensure-model loadtest quality eval-real readme-figure bench bench-gpu default-model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,14 @@ quality: $(STAMP)
 	$(BIN)/python -m postprocess.quality --out quality-out
 
 # The served model on real photographs (../shared/realphotos): scores against the human masks and a contact sheet
-# of every photo, in eval-real/ (ARGS="--server http://localhost:8100", "--model birefnet:TAG", "--mask raw").
+# of every photo, in eval-real/ (ARGS="--server http://localhost:8100", "--model birefnet:TAG", "--mask raw"); fp32,
+# so that every CPU gives the same numbers.
 eval-real: ensure-model
-	$(BIN)/cutout eval $(REALPHOTOS) --out eval-real $(ARGS)
+	CUTOUT_PRECISION=$${CUTOUT_PRECISION:-fp32} $(BIN)/cutout eval $(REALPHOTOS) --out eval-real $(ARGS)
+
+# The README's before/after picture (docs/before-after.jpg) from generated studio scenes, by the promoted model.
+readme-figure: ensure-model
+	$(BIN)/python -m benchmarks.figure --out docs/before-after.jpg
 
 # Where the time goes on this machine (4000x4000 JPEG): backends, stages, rembg, served throughput. Not a test.
 # Needs the optional benchmark dependencies (pip install -e '.[bench]'); ARGS="--runs 5 --skip-rembg" etc.
@@ -50,9 +55,11 @@ bench: $(STAMP)
 bench-gpu: $(STAMP)
 	$(BIN)/python -m benchmarks.gpu $(ARGS)
 
-# Retrain the bundled offline default model on generated studio scenes (CPU: about 40 minutes; see its MODEL_CARD.md).
+# Continue training the bundled default model (MODEL_CARD.md): generated scenes, the real sources of
+# training/data/sources.yaml (ARGS="--mirror ccp=PATH --mirror grocery=PATH --mirror grocery-iconic=PATH", local
+# copies of their repositories) and the teacher for the photos without masks (ARGS+="--teacher isnet.onnx").
 default-model: $(STAMP)
-	$(BIN)/cutout train default-model --work default-model-work
+	$(BIN)/cutout train default-model --work default-model-work $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
