@@ -32,6 +32,15 @@ def cutout_cli(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def tiny_model_home(root: Path, size: int = 64) -> Path:
+    """A BentoML home under ROOT whose store serves the tests' tiny model (tests.tiny_model) at SIZE."""
+    from tests.tiny_model import build_tiny_birefnet
+
+    cutout_cli("models", "import", str(build_tiny_birefnet(root / "m.onnx", size=size)),
+               env={**os.environ, "BENTOML_HOME": str(root / "bentoml")})
+    return root / "bentoml"
+
+
 @dataclass
 class Server:
     """A running service: its URL, environment (BENTOML_HOME) and log file."""

@@ -14,16 +14,14 @@ import pytest
 from PIL import Image
 
 from commands.folder import Outcome, run_batch
-from tests.server import BIN, cutout_cli, start_server
-from tests.tiny_model import build_tiny_birefnet, product_photo
+from tests.server import BIN, start_server, tiny_model_home
+from tests.tiny_model import product_photo
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("batch-store")
-    cutout_cli("models", "import", str(build_tiny_birefnet(root / "m.onnx", size=64)),
-               env={**os.environ, "BENTOML_HOME": str(root / "bentoml")})
-    return root / "bentoml"
+    return tiny_model_home(root, 64)
 
 
 def make_photos(folder: Path, count: int) -> list[Path]:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.server import BIN, cutout_cli, start_server
-from tests.tiny_model import build_tiny_birefnet, product_photo
+from tests.server import BIN, cutout_cli, start_server, tiny_model_home
+from tests.tiny_model import product_photo
 from training import photo_eval, sheets
 
 SIZE = 64
@@ -23,9 +23,7 @@ BOX = (16, 16, 48, 48)  # the product the tiny model cuts out exactly: 32 x 32 =
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("eval-store")
-    cutout_cli("models", "import", str(build_tiny_birefnet(root / "m.onnx", size=SIZE)),
-               env={**os.environ, "BENTOML_HOME": str(root / "bentoml")})
-    return root / "bentoml"
+    return tiny_model_home(root, SIZE)
 
 
 @pytest.fixture

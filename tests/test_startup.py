@@ -3,15 +3,13 @@ process left behind."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.server import BIN, REPO, cutout_cli, glibc_default_env
-from tests.tiny_model import build_tiny_birefnet
+from tests.server import BIN, REPO, glibc_default_env, tiny_model_home
 
 BAD = {
     "auth on without keys": ({"CUTOUT_AUTH": "on"}, "CUTOUT_AUTH=on but no API keys are configured"),
@@ -31,10 +29,9 @@ BAD = {
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("startup")
-    cutout_cli("models", "import", str(build_tiny_birefnet(root / "m.onnx", size=64)),
-               env={**os.environ, "BENTOML_HOME": str(root / "bentoml")})
+    home = tiny_model_home(root, 64)
     (root / "keys.txt").write_text("shop not-a-hash\n")
-    return root / "bentoml"
+    return home
 
 
 def serve(home: Path, settings: dict[str, str], target: str = "service:CutoutService") -> subprocess.CompletedProcess:
