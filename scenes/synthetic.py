@@ -333,7 +333,7 @@ def _clutter(alpha: np.ndarray, floor: int, s: float, rng: np.random.Generator) 
     return clutter
 
 
-def _camera_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def camera_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Sensor noise and a JPEG round trip, as a studio camera would deliver."""
     noisy = image + rng.normal(0.0, rng.uniform(0.4, 1.2) / 255.0, image.shape).astype(np.float32)
     rgb8 = np.clip(noisy * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -408,7 +408,7 @@ def stage(premul: np.ndarray, alpha: np.ndarray, floor: int, kind: str, rng: np.
         mirrored, mirrored_alpha = _reflection(premul, alpha, floor, size, reflection)
         backdrop = mirrored + (1.0 - mirrored_alpha[..., None]) * backdrop
     composite = premul + (1.0 - alpha[..., None]) * backdrop
-    return _camera_noise(composite, rng), clutter
+    return camera_noise(composite, rng), clutter
 
 
 def _blobs(

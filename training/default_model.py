@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from runners import sources
 from runners.checkpoints import WEIGHTS_FILE
 from training.augment import AugmentConfig
-from training.composites import write_composites
+from training.composites import subjectless_photos, write_composites
 from training.dataset import INDEX_FILE, merge_indexes, read_index
 from training.evaluate import ONNX_NAME, evaluate_run, export_candidate
 from training.finetune import RUN_FILE, FinetuneConfig, RunRecord, best_model, read_run, start_run, train
@@ -45,6 +45,7 @@ class DefaultModelPlan(BaseModel):
     scene_size: int = 384
     real_sources: tuple[str, ...] = ("ccp", "grocery", "grocery-iconic")
     composites: int = 2000
+    room_composites: int = 1200
     composite_size: int = 384
     epochs: int = 3
     batch_size: int = 4
@@ -72,11 +73,15 @@ def prepare_data(data: Path, plan: DefaultModelPlan, mirrors: dict[str, Path], t
                                      "card)")
                 label_missing(data / name, Teacher(teacher, plan.threads))
             keep_confident(data / name)
+    cut_from = [data / name for name in plan.real_sources]
     if not (data / "composites" / INDEX_FILE).is_file():
-        write_composites([data / name for name in plan.real_sources], data / "composites", plan.composites,
-                         plan.composite_size)
+        write_composites(cut_from, data / "composites", plan.composites, plan.composite_size)
+    if plan.room_composites and not (data / "rooms" / INDEX_FILE).is_file():
+        backgrounds = [photo for root in cut_from for photo in subjectless_photos(root)]
+        write_composites(cut_from, data / "rooms", plan.room_composites, plan.composite_size, seed=1,
+                         backgrounds=backgrounds)
     if not (data / INDEX_FILE).is_file():
-        merge_indexes(data, ["scenes", *plan.real_sources, "composites"])
+        merge_indexes(data, ["scenes", *plan.real_sources, "composites", *(["rooms"] if plan.room_composites else [])])
 
 
 def trained_run(work: Path, plan: DefaultModelPlan, mirrors: dict[str, Path] | None = None,

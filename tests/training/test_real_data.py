@@ -17,7 +17,7 @@ from scipy.io import savemat
 
 from postprocess.metrics import iou
 from tests.tiny_model import product_photo
-from training.composites import studio_composite, write_composites
+from training.composites import room_composite, studio_composite, subjectless_photos, write_composites
 from training.dataset import DatasetIndex, Item, merge_indexes, read_index, split, write_index
 from training.images import load_image, load_mask, save_mask, save_rgb
 from training.real_sources import RealSource, SourceError, extract_source, load_manifest, manifest
@@ -168,6 +168,19 @@ def test_a_studio_composite_keeps_the_real_cutout_as_its_truth() -> None:
     assert (coloured[:, 0] - coloured[:, 2]).mean() > 20 or image[inside].mean() > 180, "the object or its white twin"
 
 
+def test_a_room_composite_pastes_the_cutout_on_a_real_background() -> None:
+    rgb = np.zeros((100, 60, 3), np.uint8)
+    rgb[..., 2] = 220
+    alpha = np.zeros((100, 60), np.float32)
+    alpha[10:90, 10:50] = 1.0
+    background = np.zeros((300, 400, 3), np.uint8)
+    background[..., 1] = 180
+    image, truth = room_composite(rgb, alpha, background, 256, np.random.default_rng(5))
+    inside, outside = truth > 0.99, truth < 0.01
+    assert 0.05 < inside.mean() < 0.6
+    assert image[inside][:, 2].mean() > 180 and image[outside][:, 1].mean() > 140, "the object on the room's colours"
+
+
 def test_composites_skip_doubtful_cutouts_and_stay_with_their_source_in_the_split(tmp_path: Path) -> None:
     data = tmp_path / "data"
     items = []
@@ -181,7 +194,12 @@ def test_composites_skip_doubtful_cutouts_and_stay_with_their_source_in_the_spli
     write_index(data / "real", DatasetIndex(items))
     composites = write_composites([data / "real"], data / "composites", 12, 96)
     assert {item.product for item in composites.items} <= {f"p{index}" for index in range(1, 6)}
-    merged = merge_indexes(data, ["real", "composites"])
-    assert len(merged.items) == 18 and merged.items[0].id == "real/p0" and (data / merged.items[-1].image).is_file()
+    write_index(data / "real", DatasetIndex(items[1:], rejected=[{"id": "p0", "reason": "no subject"}]))
+    assert subjectless_photos(data / "real") == [data / "real" / "images" / "p0.jpg"]
+    rooms = write_composites([data / "real"], data / "rooms", 6, 96, seed=1,
+                             backgrounds=subjectless_photos(data / "real"))
+    assert {item.category for item in rooms.items} == {"room-real"}
+    merged = merge_indexes(data, ["real", "composites", "rooms"])
+    assert len(merged.items) == 23 and merged.items[0].id == "real/p1" and (data / merged.items[-1].image).is_file()
     train, val = split(data, merged.items, 0.3)
     assert not {item.product for item in train} & {item.product for item in val}, "no photo on both sides"
