@@ -43,7 +43,7 @@ class DefaultModelPlan(BaseModel):
     heldout_scenes: int = 300
     heldout_size: int = 320  # the held-out test of every bundled model so far: 300 scenes of 320 px, seed 1
     scene_size: int = 384
-    real_sources: tuple[str, ...] = ("ccp", "grocery", "grocery-iconic")
+    real_sources: tuple[str, ...] = ("ccp", "grocery", "grocery-iconic", "magento", "abo-samples")
     composites: int = 2000
     room_composites: int = 1200
     composite_size: int = 384
