@@ -41,10 +41,17 @@ def _whitened(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return 1.0 - (1.0 - mixed) * rng.uniform(0.12, 0.35)
 
 
+def _start(position: float, extent: int, size: int) -> int:
+    """Where an object EXTENT pixels long starts for POSITION: inside the frame, unless it is larger than the frame."""
+    start = round(position)
+    return start if extent > size else int(np.clip(start, 0, size - extent))
+
+
 def _placed(rgb: np.ndarray, alpha: np.ndarray, size: int, scale: float, centre_x: float, bottom: float
             ) -> tuple[np.ndarray, np.ndarray]:
     """The object cropped to its mask, scaled so its longer side is SCALE of the frame and placed with its centre
-    at CENTRE_X and its lowest row at BOTTOM (shares of the side): premultiplied RGB in [0, 1] and alpha."""
+    at CENTRE_X and its lowest row at BOTTOM (shares of the side): premultiplied RGB in [0, 1] and alpha. With SCALE
+    above 1 the frame cuts the object, as in a packshot that fills the picture."""
     ys, xs = np.nonzero(alpha > 0.02)
     top, low, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop_rgb, crop_alpha = rgb[top:low, left:right], alpha[top:low, left:right].astype(np.float32)
@@ -53,12 +60,13 @@ def _placed(rgb: np.ndarray, alpha: np.ndarray, size: int, scale: float, centre_
     interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
     crop_rgb = cv2.resize(crop_rgb, (width, height), interpolation=interpolation)
     crop_alpha = np.clip(cv2.resize(crop_alpha, (width, height), interpolation=interpolation), 0.0, 1.0)
-    x0 = int(np.clip(size * centre_x - width / 2, 0, size - width))
-    y0 = int(np.clip(size * bottom - height, 0, size - height))
+    x0, y0 = _start(size * centre_x - width / 2, width, size), _start(size * bottom - height, height, size)
+    frame = (slice(max(0, y0), min(size, y0 + height)), slice(max(0, x0), min(size, x0 + width)))
+    inside = (slice(frame[0].start - y0, frame[0].stop - y0), slice(frame[1].start - x0, frame[1].stop - x0))
     alpha_full = np.zeros((size, size), np.float32)
     premul = np.zeros((size, size, 3), np.float32)
-    alpha_full[y0:y0 + height, x0:x0 + width] = crop_alpha
-    premul[y0:y0 + height, x0:x0 + width] = crop_rgb * crop_alpha[..., None]
+    alpha_full[frame] = crop_alpha[inside]
+    premul[frame] = crop_rgb[inside] * crop_alpha[inside][..., None]
     return premul, alpha_full
 
 
@@ -70,7 +78,7 @@ def studio_composite(rgb: np.ndarray, alpha: np.ndarray, size: int, rng: np.rand
     if white:
         colour = _whitened(colour, rng)
     floor = rng.uniform(0.78, 0.9)
-    premul, placed = _placed(colour, alpha, size, rng.uniform(0.45, 0.85), rng.uniform(0.45, 0.55), floor)
+    premul, placed = _placed(colour, alpha, size, rng.uniform(0.45, 1.2), rng.uniform(0.45, 0.55), floor)
     reflection = np.random.default_rng(rng.integers(1 << 63)) if rng.random() < 0.3 else None
     bottom = int(np.nonzero(placed.max(axis=1) > 0.02)[0].max()) + 1
     image, _clutter = stage(premul, placed, bottom, "white" if white else "matte", rng, reflection)
@@ -88,8 +96,8 @@ def room_composite(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray, s
     scene = scene.astype(np.float32) / 255.0
     if rng.random() < 0.5:  # a shallow depth of field
         scene = cv2.GaussianBlur(scene, (0, 0), rng.uniform(1.0, 4.0) * size / 512)
-    premul, placed = _placed(rgb.astype(np.float32) / 255.0, alpha, size, rng.uniform(0.35, 0.8),
-                             rng.uniform(0.3, 0.7), rng.uniform(0.55, 0.98))
+    premul, placed = _placed(rgb.astype(np.float32) / 255.0, alpha, size, rng.uniform(0.35, 1.15),
+                             rng.uniform(0.3, 0.7), rng.uniform(0.55, 1.05))
     return camera_noise(premul + (1.0 - placed[..., None]) * scene, rng), placed
 
 

@@ -52,7 +52,7 @@ class DefaultModelPlan(BaseModel):
     lr: float = 3e-4
     minutes: float = 150.0
     threads: int | None = None
-    zoom: tuple[float, float] = (0.7, 1.2)
+    zoom: tuple[float, float] = (0.7, 1.6)  # zooming in lets products fill the frame and touch its edges
 
 
 def prepare_data(data: Path, plan: DefaultModelPlan, mirrors: dict[str, Path], teacher: Path | None) -> None:

@@ -164,6 +164,9 @@ def test_a_studio_composite_keeps_the_real_cutout_as_its_truth() -> None:
     inside, outside = truth > 0.99, truth < 0.01
     assert 0.1 < inside.mean() < 0.5, "scaled into the frame"
     assert image[outside].mean() > 150, "a light studio sweep around it"
+    crops = [studio_composite(rgb, alpha, 128, np.random.default_rng(seed))[1] for seed in range(20)]
+    assert any(crop[:, 0].max() > 0.5 or crop[:, -1].max() > 0.5 or crop[0].max() > 0.5 for crop in crops), \
+        "some products fill the frame and are cut by it"
     coloured = image[inside].astype(int)
     assert (coloured[:, 0] - coloured[:, 2]).mean() > 20 or image[inside].mean() > 180, "the object or its white twin"
 
