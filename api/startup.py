@@ -56,9 +56,10 @@ def _unknown_variables() -> None:
 
 
 def _threads() -> None:
+    """An empty value means all cores, as it does to runners.inference."""
     for name in (THREADS_ENV, LEGACY_THREADS_ENV):
         value = os.environ.get(name)
-        if value is not None and (not value.strip().isdigit() or int(value) < 1):
+        if value and (not value.strip().isdigit() or int(value) < 1):
             raise ConfigError(f"{name}={value!r}: give a whole number of threads >= 1, or unset it for all cores")
 
 

@@ -239,8 +239,8 @@ def run_served(model_file: Path, model: BenchModel, args: argparse.Namespace, pa
     home = folder / "bentoml"
     cutout_cli("models", "import", str(model_file), "--variant", model.metadata.variant or "lite",
                env={**os.environ, "BENTOML_HOME": str(home)})
-    env = {"CUTOUT_THREADS": str(args.threads or ""), "CUTOUT_BACKEND": args.backend,
-           "CUTOUT_PRECISION": args.precision}
+    env = {"CUTOUT_BACKEND": args.backend, "CUTOUT_PRECISION": args.precision,
+           **({"CUTOUT_THREADS": str(args.threads)} if args.threads else {})}
     with served.serving(home, folder / "server.log", env) as server:
         served.train_dispatcher(server, payload, args.presets.split(",")[0])
         sequential = {preset: served.sequential(server, payload, preset, args.runs)

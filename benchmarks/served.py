@@ -41,7 +41,7 @@ def server_timing(header: str) -> dict[str, float]:
 @contextmanager
 def serving(home: Path, log: Path, env: dict[str, str]) -> Iterator[Server]:
     """A server over the BentoML home, stopped on exit."""
-    server = start_server(home, log, {"CUTOUT_ORT_THREADS": "0", **env}, timeout_s=600)
+    server = start_server(home, log, {"CUTOUT_ORT_THREADS": "", **env}, timeout_s=600)  # empty: all cores
     try:
         yield server
     finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from api.startup import ConfigError, check_configuration
 from tests.server import BIN, REPO, glibc_default_env, tiny_model_home
 
 BAD = {
@@ -67,3 +68,14 @@ def test_a_bad_setting_stops_the_start_in_one_line(home: Path, case: str) -> Non
 def test_an_empty_store_stops_the_start_with_what_to_import(tmp_path: Path) -> None:
     done = serve(tmp_path / "empty-home", {})
     assert done.returncode == 2 and "cutout models import" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("name", ["CUTOUT_THREADS", "CUTOUT_ORT_THREADS"])
+def test_an_empty_thread_count_means_all_cores(home: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENTOML_HOME", str(home))
+    monkeypatch.setenv("CUTOUT_AUTH", "off")
+    monkeypatch.setenv(name, "")
+    check_configuration()
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(ConfigError, match=name):
+        check_configuration()
