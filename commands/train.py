@@ -59,11 +59,12 @@ def prepare(manifest: Path, out: Path, work_side: int, max_error: float, min_con
 @click.option("--count", type=click.IntRange(2), default=200, show_default=True)
 @click.option("--size", type=click.IntRange(64, 4096), default=320, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def synth(out: Path, count: int, size: int, seed: int) -> None:
+@click.option("--photos", is_flag=True, help="Lay them out for `cutout eval` (photos, gt/, SOURCES.tsv) instead.")
+def synth(out: Path, count: int, size: int, seed: int, photos: bool) -> None:
     """Write a dataset folder of generated studio scenes with exact masks."""
-    from training.scene_dataset import write_scene_dataset
+    from training.scene_dataset import write_scene_dataset, write_scene_photos
 
-    write_scene_dataset(out, count, size, seed)
+    (write_scene_photos if photos else write_scene_dataset)(out, count, size, seed)
     click.echo(f"{count} scenes -> {out}")
 
 

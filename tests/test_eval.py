@@ -15,6 +15,9 @@ from PIL import Image
 from tests.server import BIN, cutout_cli, start_server, tiny_model_home
 from tests.tiny_model import product_photo
 from training import photo_eval, sheets
+from training.images import load_mask
+from training.photo_eval import find_photos
+from training.scene_dataset import rendered_scenes, write_scene_photos
 
 SIZE = 64
 BOX = (16, 16, 48, 48)  # the product the tiny model cuts out exactly: 32 x 32 = 1024 pixels
@@ -85,3 +88,12 @@ def test_a_broken_photo_is_recorded_and_bad_arguments_exit_2(home: Path, photos:
                  ["eval", str(photos), "--server", "http://127.0.0.1:9"]):
         done = subprocess.run([str(BIN / "cutout"), *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
+
+
+def test_generated_scenes_make_an_eval_folder_with_kinds_and_exact_truth(tmp_path: Path) -> None:
+    write_scene_photos(tmp_path / "scenes", 3, 64, seed=5)
+    photos = find_photos(tmp_path / "scenes")
+    assert [photo.name for photo in photos] == ["s5-00000.jpg", "s5-00001.jpg", "s5-00002.jpg"]
+    for photo, (_, _, scene) in zip(photos, rendered_scenes(3, 64, 5)):
+        assert photo.kind == f"generated {scene.kind}"
+        assert np.abs(load_mask(photo.truth) - scene.alpha).max() <= 1 / 255 + 1e-6
