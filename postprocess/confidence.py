@@ -3,9 +3,11 @@ doubtful results to a person.
 
 A clean mask is near 0 or 1 everywhere except a thin band along the subject's outline. A model that is unsure
 leaves parts of the subject half-transparent (lens glass, white-on-white, a background it half keeps), so the score
-is the share of the subject whose alpha stays undecided away from the outline, mapped through an exponential whose
-scale was calibrated on the real-photo development set (README: Confidence). A mask with next to no subject is a
-failed cut-out for a product photo and scores 0.
+is the share of the subject whose alpha stays undecided away from the outline, mapped through an exponential. Its
+scale is calibrated so that 0.5 is the best cut between cut-outs with IoU < 0.9 and the rest (Youden's J) over the
+served pipeline's results on the real-photo development set and the 300 held-out generated scenes: 0.0976 for the
+bundled model of 2026-12-08, rounded to 0.1. A mask with next to no subject is a failed cut-out for a product photo
+and scores 0.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 UNDECIDED = (0.1, 0.9)  # alpha strictly between these is undecided
 OUTLINE_FRACTION = 0.01  # the outline band's half-width, as a share of the mask's longer side (at least 1 px)
-SCALE = 0.08  # an undecided share of 0.08 of the subject gives a confidence of 1/e
+SCALE = 0.1  # an undecided share of 0.1 of the subject gives 1/e; 0.1 * ln 2 = 0.069 gives 0.5
 MIN_SUBJECT = 0.001  # a subject smaller than this share of the frame is no subject
 
 
@@ -33,8 +35,13 @@ def undecided_share(mask: np.ndarray) -> float:
     return float(np.count_nonzero(undecided & ~outline) / subject)
 
 
+def has_subject(mask: np.ndarray) -> bool:
+    """Whether the mask keeps at least MIN_SUBJECT of the frame."""
+    return np.count_nonzero(mask > 0.5) >= MIN_SUBJECT * mask.size
+
+
 def cutout_confidence(mask: np.ndarray) -> float:
     """0 (surely wrong) to 1 (clean): exp(-undecided share / SCALE), 0 when there is next to no subject."""
-    if np.count_nonzero(mask > 0.5) < MIN_SUBJECT * mask.size:
+    if not has_subject(mask):
         return 0.0
     return float(np.exp(-undecided_share(mask) / SCALE))

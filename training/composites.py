@@ -15,11 +15,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from postprocess.confidence import cutout_confidence
 from scenes.synthetic import camera_noise, stage
 from training.dataset import DatasetIndex, Item, read_index, write_index
 from training.images import load_image, load_mask, save_mask, save_rgb
-from training.teacher import MIN_CONFIDENCE
+from training.teacher import clear_subject
 
 WHITE_CHANCE = 0.3  # share of composites whose object is made near-white, on a white sweep
 
@@ -29,7 +28,7 @@ def cutouts(root: Path) -> list[Item]:
     chosen = []
     for item in read_index(root).items:
         mask = load_mask(root / item.mask)
-        if cutout_confidence(mask) >= MIN_CONFIDENCE and 0.02 < float((mask > 0.5).mean()) < 0.9:
+        if clear_subject(mask) and 0.02 < float((mask > 0.5).mean()) < 0.9:
             chosen.append(item)
     return chosen
 

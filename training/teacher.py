@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from postprocess.confidence import cutout_confidence
+from postprocess.confidence import has_subject, undecided_share
 from training.dataset import DatasetIndex, read_index, write_index
 from training.images import load_image, load_mask, save_mask
 
 TEACHER_SIZE = 1024
-MIN_CONFIDENCE = 0.6  # teacher masks below this are not taught
+MAX_UNDECIDED = 0.04  # teacher masks with more of their subject undecided are not taught
 INPUT, OUTPUT = "input", "output"
 
 
@@ -48,18 +48,23 @@ class Teacher:
         return np.clip(cv2.resize(output[0, 0], (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
-def keep_confident(root: Path, min_confidence: float = MIN_CONFIDENCE) -> int:
+def clear_subject(mask: np.ndarray) -> bool:
+    """Whether a teacher mask shows a clear subject: one of some size, at most MAX_UNDECIDED of it undecided."""
+    return has_subject(mask) and undecided_share(mask) <= MAX_UNDECIDED
+
+
+def keep_confident(root: Path) -> int:
     """Drop the items whose teacher mask shows no clear subject (a shelf of fruit, a blurred aisle) from the dataset
-    folder's index, recording them as rejected with their confidence: taught as they are, such labels would train the
+    folder's index, recording them as rejected with their undecided share: taught as they are, such labels would train the
     model to cut out nothing. Returns how many are kept."""
     index = read_index(root)
     kept, rejected = [], list(index.rejected)
     for item in index.items:
-        confidence = cutout_confidence(load_mask(root / item.mask))
-        if confidence >= min_confidence:
+        mask = load_mask(root / item.mask)
+        if clear_subject(mask):
             kept.append(item)
         else:
-            rejected.append({"id": item.id, "reason": f"teacher mask confidence {confidence:.2f}"})
+            rejected.append({"id": item.id, "reason": f"teacher mask undecided share {undecided_share(mask):.3f}"})
     write_index(root, DatasetIndex(kept, index.source, rejected))
     return len(kept)
 

@@ -151,7 +151,7 @@ def test_teacher_labels_without_a_clear_subject_are_not_taught(tmp_path: Path) -
     index = read_index(root)
     assert [item.id for item in index.items] == ["clear"]
     assert [entry["id"] for entry in index.rejected] == ["empty", "murky"]
-    assert index.rejected[0]["reason"] == "teacher mask confidence 0.00"
+    assert index.rejected[0]["reason"] == "teacher mask undecided share 1.000"
 
 
 def test_a_studio_composite_keeps_the_real_cutout_as_its_truth() -> None:
