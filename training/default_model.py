@@ -47,7 +47,7 @@ class DefaultModelPlan(BaseModel):
     composites: int = 2000
     room_composites: int = 1200
     composite_size: int = 384
-    epochs: int = 3
+    epochs: int = 1  # each session continues from the bundled weights: session 3 of 2026-12-08 ran one
     batch_size: int = 4
     lr: float = 3e-4
     minutes: float = 150.0
