@@ -61,8 +61,9 @@ bench-gpu: $(STAMP)
 	$(BIN)/python -m benchmarks.gpu $(ARGS)
 
 # Continue training the bundled default model (MODEL_CARD.md): generated scenes, the real sources of
-# training/data/sources.yaml (ARGS="--mirror ccp=PATH --mirror grocery=PATH --mirror grocery-iconic=PATH", local
-# copies of their repositories) and the teacher for the photos without masks (ARGS+="--teacher isnet.onnx").
+# training/data/sources.yaml (ARGS="--mirror NAME=PATH" for each of ccp, grocery, grocery-iconic, magento and
+# abo-samples: local copies of their repositories) and the teacher for the photos without masks
+# (ARGS+="--teacher isnet.onnx"). Each run is one more session from the bundled weights.
 default-model: $(STAMP)
 	$(BIN)/cutout train default-model --work default-model-work $(ARGS)
 
