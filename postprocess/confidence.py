@@ -4,10 +4,9 @@ doubtful results to a person.
 A clean mask is near 0 or 1 everywhere except a thin band along the subject's outline. A model that is unsure
 leaves parts of the subject half-transparent (lens glass, white-on-white, a background it half keeps), so the score
 is the share of the subject whose alpha stays undecided away from the outline, mapped through an exponential. Its
-scale is calibrated so that 0.5 is the best cut between cut-outs with IoU < 0.9 and the rest (Youden's J) over the
-served pipeline's results on the real-photo development set and the 300 held-out generated scenes: 0.0976 for the
-bundled model of 2026-12-08, rounded to 0.1. A mask with next to no subject is a failed cut-out for a product photo
-and scores 0.
+scale puts the best cut between cut-outs with IoU < 0.9 and the rest (Youden's J, which `cutout eval` reports) near
+0.5: `make eval-scenes` finds it at 0.534 for the bundled model of 2026-12-08. A mask with next to no subject is a
+failed cut-out for a product photo and scores 0.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ UNDECIDED = (0.1, 0.9)  # alpha strictly between these is undecided
 OUTLINE_FRACTION = 0.01  # the outline band's half-width, as a share of the mask's longer side (at least 1 px)
 SCALE = 0.1  # an undecided share of 0.1 of the subject gives 1/e; 0.1 * ln 2 = 0.069 gives 0.5
 MIN_SUBJECT = 0.001  # a subject smaller than this share of the frame is no subject
+REVIEW_BELOW = 0.5  # the cut SCALE is calibrated for: below it, a cut-out is likely to be wrong
 
 
 def undecided_share(mask: np.ndarray) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="cutout-tests-bentoml-"))
@@ -20,13 +20,22 @@ from bentoml._internal.models import ModelStore  # noqa: E402
 
 
 @pytest.fixture
-def model_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def use_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Points this process's BentoML (the variable and the store it has set up) at a home folder for one test."""
+    def point(home: Path) -> None:
+        monkeypatch.setenv("BENTOML_HOME", str(home))
+        BentoMLContainer.bentoml_home.set(str(home))
+        BentoMLContainer.model_store.set(ModelStore(str(home / "models")))
+
+    yield point
+    BentoMLContainer.bentoml_home.reset()
+    BentoMLContainer.model_store.reset()
+
+
+@pytest.fixture
+def model_home(tmp_path: Path, use_home: Callable[[Path], None]) -> Path:
     """A fresh, empty BentoML home (model store and promotion pointer) for one test."""
     home = tmp_path / "bentoml"
     (home / "models").mkdir(parents=True)
-    monkeypatch.setenv("BENTOML_HOME", str(home))
-    BentoMLContainer.bentoml_home.set(str(home))
-    BentoMLContainer.model_store.set(ModelStore(str(home / "models")))
-    yield home
-    BentoMLContainer.bentoml_home.reset()
-    BentoMLContainer.model_store.reset()
+    use_home(home)
+    return home

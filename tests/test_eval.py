@@ -97,3 +97,15 @@ def test_generated_scenes_make_an_eval_folder_with_kinds_and_exact_truth(tmp_pat
     for photo, (_, _, scene) in zip(photos, rendered_scenes(3, 64, 5)):
         assert photo.kind == f"generated {scene.kind}"
         assert np.abs(load_mask(photo.truth) - scene.alpha).max() <= 1 / 255 + 1e-6
+
+
+def test_the_summary_counts_what_the_calibrated_cut_sends_to_review() -> None:
+    rows = [{"name": name, "kind": "studio", "confidence": confidence, "scores": {"iou": iou, "dice": iou,
+                                                                              "boundary_f": iou, "mae": 0.0}}
+            for name, confidence, iou in (("bad-doubted", 0.2, 0.5), ("bad-trusted", 0.7, 0.6),
+                                          ("good-trusted", 0.8, 0.95), ("good-doubted", 0.3, 0.97))]
+    summary = photo_eval.summarize(rows)
+    assert summary["below_review_iou"] == 2 and summary["sent_to_review"] == {"bad": 1, "good": 1}
+    assert summary["best_cut"] == 0.2, "flags half the bad and none of the good; 0.7 does as well, but later"
+    assert "sends 1 of them to review, and 1 of the 2 others. The best cut between them is at confidence 0.200." \
+        in photo_eval.markdown(summary, rows)

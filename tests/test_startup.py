@@ -4,6 +4,7 @@ process left behind."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -71,8 +72,9 @@ def test_an_empty_store_stops_the_start_with_what_to_import(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("name", ["CUTOUT_THREADS", "CUTOUT_ORT_THREADS"])
-def test_an_empty_thread_count_means_all_cores(home: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENTOML_HOME", str(home))
+def test_an_empty_thread_count_means_all_cores(home: Path, name: str, use_home: Callable[[Path], None],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    use_home(home)
     monkeypatch.setenv("CUTOUT_AUTH", "off")
     monkeypatch.setenv(name, "")
     check_configuration()

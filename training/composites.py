@@ -106,14 +106,19 @@ def subjectless_photos(root: Path) -> list[Path]:
             if (path := root / "images" / f"{entry['id']}.jpg").is_file()]
 
 
-def write_composites(roots: list[Path], out: Path, count: int, size: int, seed: int = 0,
-                     backgrounds: list[Path] | None = None) -> DatasetIndex:
-    """COUNT composites of the confident cut-outs found in the dataset folders ROOTS, into OUT: on generated studio
-    sweeps, or pasted on the BACKGROUNDS photos when given. A folder is picked uniformly, then one of its cut-outs
-    (so a small set of products is not drowned by a large one)."""
+def cutout_sources(roots: list[Path]) -> list[tuple[Path, list[Item]]]:
+    """Each dataset folder of ROOTS with its usable cut-outs (`cutouts`); folders without any are left out."""
     sources = [(root, found) for root in roots if (found := cutouts(root))]
     if not sources:
         raise ValueError(f"no confident cut-outs in {', '.join(map(str, roots))}")
+    return sources
+
+
+def write_composites(sources: list[tuple[Path, list[Item]]], out: Path, count: int, size: int,
+                     seed: int = 0, backgrounds: list[Path] | None = None) -> DatasetIndex:
+    """COUNT composites of the cut-outs of SOURCES (`cutout_sources`), into OUT: on generated studio sweeps, or
+    pasted on the BACKGROUNDS photos when given. A folder is picked uniformly, then one of its cut-outs (so a small
+    set of products is not drowned by a large one)."""
     if backgrounds is not None and not backgrounds:
         raise ValueError("no background photos to paste the cut-outs on")
     rng = np.random.default_rng(seed)
@@ -133,7 +138,7 @@ def write_composites(roots: list[Path], out: Path, count: int, size: int, seed: 
         setting = "room" if backgrounds else "composite"
         items.append(Item(name, f"images/{name}.jpg", f"masks/{name}.png", item.product, f"{setting}-{item.category}"))
     index = DatasetIndex(items, source={"composites": {"count": count, "size": size, "seed": seed,
-                                                       "cut_from": [str(root) for root in roots],
+                                                       "cut_from": [str(root) for root, _ in sources],
                                                        "backgrounds": len(backgrounds or [])}})
     write_index(out, index)
     return index

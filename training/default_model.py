@@ -17,14 +17,14 @@ from pydantic import BaseModel, ConfigDict
 from runners import sources
 from runners.checkpoints import WEIGHTS_FILE
 from training.augment import AugmentConfig
-from training.composites import subjectless_photos, write_composites
+from training.composites import cutout_sources, subjectless_photos, write_composites
 from training.dataset import INDEX_FILE, merge_indexes, read_index
 from training.evaluate import ONNX_NAME, evaluate_run, export_candidate
 from training.finetune import RUN_FILE, FinetuneConfig, RunRecord, best_model, read_run, start_run, train
 from training.models import load_start, save_weights
 from training.real_sources import extract_source, manifest
 from training.scene_dataset import write_scene_dataset
-from training.teacher import Teacher, keep_confident, label_missing
+from training.teacher import Teacher, keep_clear_subjects, label_missing
 
 BUNDLE_DIR = Path(__file__).resolve().parent.parent / "runners" / "default_model"
 TRAIN_SEED = 0
@@ -72,13 +72,16 @@ def prepare_data(data: Path, plan: DefaultModelPlan, mirrors: dict[str, Path], t
                     raise ValueError(f"source {name} has no human masks: pass --teacher ISNET.onnx (see the model "
                                      "card)")
                 label_missing(data / name, Teacher(teacher, plan.threads))
-            keep_confident(data / name)
+            keep_clear_subjects(data / name)
     cut_from = [data / name for name in plan.real_sources]
-    if not (data / "composites" / INDEX_FILE).is_file():
-        write_composites(cut_from, data / "composites", plan.composites, plan.composite_size)
-    if plan.room_composites and not (data / "rooms" / INDEX_FILE).is_file():
+    studio = not (data / "composites" / INDEX_FILE).is_file()
+    rooms = plan.room_composites > 0 and not (data / "rooms" / INDEX_FILE).is_file()
+    sources = cutout_sources(cut_from) if studio or rooms else []
+    if studio:
+        write_composites(sources, data / "composites", plan.composites, plan.composite_size)
+    if rooms:
         backgrounds = [photo for root in cut_from for photo in subjectless_photos(root)]
-        write_composites(cut_from, data / "rooms", plan.room_composites, plan.composite_size, seed=1,
+        write_composites(sources, data / "rooms", plan.room_composites, plan.composite_size, seed=1,
                          backgrounds=backgrounds)
     if not (data / INDEX_FILE).is_file():
         merge_indexes(data, ["scenes", *plan.real_sources, "composites", *(["rooms"] if plan.room_composites else [])])

@@ -26,6 +26,7 @@ from api.codecs import IMAGE_SUFFIXES
 from api.errors import ApiError
 from api.processor import CONFIDENCE_HEADER
 from api.recipe import RAW_MASK, customised, load_preset
+from postprocess.confidence import REVIEW_BELOW
 from postprocess.metrics import SCORES, scores
 from api.local import local_renderer
 from training import sheets
@@ -141,6 +142,15 @@ def roc_auc(positives: list[float], negatives: list[float]) -> float | None:
     return float(wins / (len(positives) * len(negatives)))
 
 
+def best_cut(bad: list[float], good: list[float]) -> float | None:
+    """The confidence at or below which flagging best separates bad cut-outs from good ones (Youden's J: share of
+    the bad flagged minus share of the good flagged; the lowest such confidence on a tie); None without both."""
+    if not bad or not good:
+        return None
+    return max(sorted(set(bad + good)), key=lambda cut: (sum(value <= cut for value in bad) / len(bad)
+                                                         - sum(value <= cut for value in good) / len(good), -cut))
+
+
 def _means(rows: list[dict]) -> dict[str, float]:
     return {metric: float(np.mean([row["scores"][metric] for row in rows])) for metric in SCORES} | {"n": len(rows)}
 
@@ -150,15 +160,18 @@ def summarize(rows: list[dict]) -> dict:
     scored = [row for row in rows if row.get("scores")]
     kinds = sorted({row["kind"] for row in scored})
     flagged = [row for row in scored if row["confidence"] is not None]
-    bad = [1.0 - row["confidence"] for row in flagged if row["scores"]["iou"] < REVIEW_IOU]
-    good = [1.0 - row["confidence"] for row in flagged if row["scores"]["iou"] >= REVIEW_IOU]
+    bad = [row["confidence"] for row in flagged if row["scores"]["iou"] < REVIEW_IOU]
+    good = [row["confidence"] for row in flagged if row["scores"]["iou"] >= REVIEW_IOU]
     return {
         "photos": len(rows),
         "with_truth": len(scored),
         "overall": _means(scored) if scored else None,
         "by_kind": {kind: _means([row for row in scored if row["kind"] == kind]) for kind in kinds},
-        "confidence_auc": roc_auc(bad, good),
+        "confidence_auc": roc_auc([-value for value in bad], [-value for value in good]),
         "below_review_iou": len(bad),
+        "sent_to_review": {"bad": sum(value < REVIEW_BELOW for value in bad),
+                           "good": sum(value < REVIEW_BELOW for value in good)},
+        "best_cut": best_cut(bad, good),
     }
 
 
@@ -171,10 +184,13 @@ def markdown(summary: dict, rows: list[dict]) -> str:
         for kind, means in [("**overall**", summary["overall"]), *summary["by_kind"].items()]:
             lines.append(f"| {kind} | {means['iou']:.3f} | {means['dice']:.3f} | {means['boundary_f']:.3f} | "
                          f"{means['mae']:.4f} | {means['n']} |")
-        auc = summary["confidence_auc"]
+        auc, below, sent = summary["confidence_auc"], summary["below_review_iou"], summary["sent_to_review"]
         lines += ["", f"Confidence against IoU < {REVIEW_IOU}: ROC AUC "
                       f"{'n/a (needs cut-outs on both sides)' if auc is None else f'{auc:.3f}'} "
-                      f"({summary['below_review_iou']} of {summary['with_truth']} below).", ""]
+                      f"({below} of {summary['with_truth']} below). Confidence below {REVIEW_BELOW} sends "
+                      f"{sent['bad']} of them to review, and {sent['good']} of the {summary['with_truth'] - below} "
+                      "others." + ("" if summary["best_cut"] is None else
+                                   f" The best cut between them is at confidence {summary['best_cut']:.3f}."), ""]
     lines += ["| photo | kind | confidence | IoU | boundary F |", "|---|---|---|---|---|"]
     for row in rows:
         found = row.get("scores") or {}

@@ -53,7 +53,7 @@ def clear_subject(mask: np.ndarray) -> bool:
     return has_subject(mask) and undecided_share(mask) <= MAX_UNDECIDED
 
 
-def keep_confident(root: Path) -> int:
+def keep_clear_subjects(root: Path) -> int:
     """Drop the items whose teacher mask shows no clear subject (a shelf of fruit, a blurred aisle) from the dataset
     folder's index, recording them as rejected with their undecided share: taught as they are, such labels would train the
     model to cut out nothing. Returns how many are kept."""

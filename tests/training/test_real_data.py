@@ -17,11 +17,12 @@ from scipy.io import savemat
 
 from postprocess.metrics import iou
 from tests.tiny_model import product_photo
-from training.composites import room_composite, studio_composite, subjectless_photos, write_composites
+from training.composites import (cutout_sources, room_composite, studio_composite, subjectless_photos,
+                                 write_composites)
 from training.dataset import DatasetIndex, Item, merge_indexes, read_index, split, write_index
 from training.images import load_image, load_mask, save_mask, save_rgb
 from training.real_sources import RealSource, SourceError, extract_source, load_manifest, manifest
-from training.teacher import TEACHER_SIZE, Teacher, keep_confident, label_missing
+from training.teacher import TEACHER_SIZE, Teacher, keep_clear_subjects, label_missing
 
 REALPHOTOS_SOURCES = Path(__file__).resolve().parents[3] / "shared" / "realphotos" / "SOURCES.tsv"
 
@@ -147,7 +148,7 @@ def test_teacher_labels_without_a_clear_subject_are_not_taught(tmp_path: Path) -
         save_mask(root / "masks" / f"{name}.png", mask)
         items.append(Item(name, f"images/{name}.jpg", f"masks/{name}.png", name))
     write_index(root, DatasetIndex(items))
-    assert keep_confident(root) == 1 and keep_confident(root) == 1
+    assert keep_clear_subjects(root) == 1 and keep_clear_subjects(root) == 1
     index = read_index(root)
     assert [item.id for item in index.items] == ["clear"]
     assert [entry["id"] for entry in index.rejected] == ["empty", "murky"]
@@ -195,11 +196,11 @@ def test_composites_skip_doubtful_cutouts_and_stay_with_their_source_in_the_spli
         save_mask(data / "real" / "masks" / f"{name}.png", mask)
         items.append(Item(name, f"images/{name}.jpg", f"masks/{name}.png", name, "real"))
     write_index(data / "real", DatasetIndex(items))
-    composites = write_composites([data / "real"], data / "composites", 12, 96)
+    composites = write_composites(cutout_sources([data / "real"]), data / "composites", 12, 96)
     assert {item.product for item in composites.items} <= {f"p{index}" for index in range(1, 6)}
     write_index(data / "real", DatasetIndex(items[1:], rejected=[{"id": "p0", "reason": "no subject"}]))
     assert subjectless_photos(data / "real") == [data / "real" / "images" / "p0.jpg"]
-    rooms = write_composites([data / "real"], data / "rooms", 6, 96, seed=1,
+    rooms = write_composites(cutout_sources([data / "real"]), data / "rooms", 6, 96, seed=1,
                              backgrounds=subjectless_photos(data / "real"))
     assert {item.category for item in rooms.items} == {"room-real"}
     merged = merge_indexes(data, ["real", "composites", "rooms"])
